@@ -1,0 +1,3 @@
+from makeittalk.cli.main import main
+
+raise SystemExit(main())

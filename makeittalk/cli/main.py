@@ -1,0 +1,79 @@
+"""Entry point of the `makeittalk` command."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import traceback
+
+from makeittalk import __version__
+from makeittalk.errors import MakeItTalkError
+
+# Subcommand name -> module in makeittalk.cli that defines `register(subparsers)`.
+# Modules are imported when the parser is built; each keeps heavy imports (torch, librosa,
+# gradio) inside its handler so that `makeittalk --help` stays fast.
+SUBCOMMANDS: dict[str, str] = {
+    "render": "makeittalk.cli.render_cmd",
+    "landmarks": "makeittalk.cli.landmarks_cmd",
+    "puppet": "makeittalk.cli.puppet_cmd",
+    "weights": "makeittalk.cli.weights_cmd",
+    "app": "makeittalk.cli.app_cmd",
+    "data": "makeittalk.cli.data_cmd",
+    "train": "makeittalk.cli.train_cmd",
+    "eval": "makeittalk.cli.eval_cmd",
+    "demo": "makeittalk.cli.demo_cmd",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="makeittalk",
+        description="Turn one portrait and a speech recording into a lip-synced talking-head video.",
+        epilog=(
+            "examples:\n"
+            "  makeittalk demo -o demo.mp4\n"
+            "  makeittalk landmarks speech.wav --image face.png -o face.json\n"
+            "  makeittalk weights list\n"
+            "\nRun 'makeittalk COMMAND --help' for the options and examples of each command."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"makeittalk {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in SUBCOMMANDS.values():
+        importlib.import_module(module_name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except MakeItTalkError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"makeittalk {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"makeittalk {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # an unexpected failure is a bug: keep it short unless asked
+        if args.debug:
+            traceback.print_exc()
+        else:
+            print(
+                f"makeittalk {args.command}: internal error: {type(exc).__name__}: {exc} "
+                f"(re-run with --debug for the traceback and report it)",
+                file=sys.stderr,
+            )
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,48 @@
+"""Shared test fixtures.
+
+The reference oracles and development data live in ../shared beside the repository (read-only,
+never copied in). Where they are missing, tests that need them are skipped, except under CI
+(CI=true or MAKEITTALK_REQUIRE_SHARED=1), where a missing folder is an error: CI must never
+go green by skipping the equivalence tests.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DIR = Path(os.environ.get("MAKEITTALK_SHARED", REPO_ROOT.parent / "shared")).resolve()
+REFERENCE_DIR = SHARED_DIR / "reference" / "makeittalk"
+DATA_DIR = SHARED_DIR / "data"
+
+
+def _require(path: Path) -> Path:
+    if path.exists():
+        return path
+    if os.environ.get("CI") == "true" or os.environ.get("MAKEITTALK_REQUIRE_SHARED") == "1":
+        pytest.fail(f"{path} is missing: CI needs ../shared beside the clone")
+    pytest.skip(f"{path} is not available (set MAKEITTALK_SHARED to the shared folder)")
+    raise AssertionError  # unreachable
+
+
+@pytest.fixture(scope="session")
+def reference_dir() -> Path:
+    """The folder of original-MakeItTalk test oracles."""
+    return _require(REFERENCE_DIR)
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The development data folder (speech, lips, talking)."""
+    return _require(DATA_DIR)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_weights_home(tmp_path_factory, monkeypatch):
+    """Keep tests away from the user's real weights store."""
+    home = tmp_path_factory.mktemp("makeittalk_home")
+    monkeypatch.setenv("MAKEITTALK_HOME", str(home))
+    yield home
