@@ -1,0 +1,1 @@
+"""Pipelines: audio -> landmarks -> frames -> video."""
