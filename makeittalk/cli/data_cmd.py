@@ -1,17 +1,118 @@
-"""`makeittalk data`: not built yet (planned: issue 'Training pipelines')."""
+"""`makeittalk data`: features and landmarks from the user's own files; dataset preparation."""
 
-from makeittalk.cli.common import add_command, not_available_yet
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from makeittalk.cli.common import NotAvailableYet, add_command, eprint
 
 
 def register(subparsers) -> None:
     parser = add_command(
         subparsers,
         "data",
-        summary="Prepare training datasets from speech and talking-face material.",
-        description="""Prepare training datasets from speech and talking-face material.
-
-        Not available in this version yet (planned: issue 'Training pipelines').""",
-        examples=['makeittalk data prepare ../shared/data/talking -o datasets/talking'],
+        summary="Extract audio features and face landmarks; prepare training datasets.",
+        description="""
+        Inspect what the networks see: the audio front end (mel, F0, speaker embeddings) of a
+        recording, and the 68 face landmarks of a portrait. 'data prepare' (building training
+        datasets) is not available in this version yet.""",
+        examples=[
+            "makeittalk data features speech.mp3 -o speech_features.npz",
+            "makeittalk data face portrait.jpg -o portrait_landmarks.json",
+        ],
     )
-    parser.add_argument("rest", nargs="*", help="arguments (accepted once the command is built)")
-    parser.set_defaults(func=not_available_yet("data", "planned: issue 'Training pipelines'"))
+    actions = parser.add_subparsers(dest="data_action", metavar="ACTION", required=True)
+
+    features = actions.add_parser(
+        "features", help="mel, F0 and speaker embeddings of a recording, as .npz",
+        description="Run the audio front end on AUDIO (wav, flac, ogg, mp3, m4a or a video's audio "
+                    "track) and save mel (T,80), f0_onehot (T,257), f0_bins, speaker_embedding, "
+                    "autovc_source_embedding and the loudness-normalised samples.",
+        epilog="example:\n  makeittalk data features speech.mp3 -o speech_features.npz",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    features.add_argument("audio", type=Path)
+    features.add_argument("-o", "--output", type=Path, required=True, help="output .npz file")
+    features.add_argument("--device", default=None, help="auto, cpu, cuda or mps (speaker encoder)")
+    features.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    features.set_defaults(func=run_features)
+
+    face = actions.add_parser(
+        "face", help="68 face landmarks of a portrait, as JSON",
+        description="Detect the face in IMAGE and save its 68 landmarks (x right, y down, in image "
+                    "pixels), which detector found them, and the normalised static face the "
+                    "networks use.",
+        epilog="example:\n  makeittalk data face portrait.jpg -o portrait_landmarks.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    face.add_argument("image", type=Path)
+    face.add_argument("-o", "--output", type=Path, required=True, help="output .json file")
+    face.add_argument("--detector", choices=["auto", "dlib", "face-alignment"], default="auto")
+    face.add_argument("--face-alignment-weights", type=Path, default=None, metavar="DIR",
+                      help="folder holding face-alignment's weight files (default: torch hub cache)")
+    face.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    face.set_defaults(func=run_face)
+
+    prepare = actions.add_parser("prepare", help="build a training dataset (not available yet)")
+    prepare.add_argument("rest", nargs="*")
+    prepare.set_defaults(func=run_prepare)
+
+
+def run_features(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from makeittalk.audio import SpeakerEncoder, extract_features, load_audio
+    from makeittalk.fileio import atomic_output, check_output_path
+
+    check_output_path(args.output, overwrite=args.overwrite, suffixes=(".npz",))
+    waveform = load_audio(args.audio)
+    features = extract_features(waveform, SpeakerEncoder(device=args.device))
+    with atomic_output(args.output, overwrite=args.overwrite, suffixes=(".npz",)) as partial:
+        with open(partial, "wb") as stream:
+            np.savez_compressed(
+                stream,
+                mel=features.mel, f0_onehot=features.f0_onehot, f0_bins=features.f0_bins,
+                speaker_embedding=features.speaker_embedding,
+                autovc_source_embedding=features.autovc_source_embedding,
+                normalized_samples=features.normalized_samples,
+                seconds=np.float64(features.seconds), frame_rate=np.float64(62.5),
+            )
+    eprint(f"{args.audio}: {features.seconds:.2f} s, {features.num_frames} frames at 62.5 fps, "
+           f"{int(features.f0_bins.astype(bool).sum())} voiced -> {args.output}")
+    if not features.speech_detected:
+        eprint("note: no speech was detected; the speaker embedding is Resemblyzer's silence vector")
+    return 0
+
+
+def run_face(args: argparse.Namespace) -> int:
+    from makeittalk.face import StaticFace, detect_landmarks, load_image
+    from makeittalk.fileio import atomic_output, check_output_path
+
+    check_output_path(args.output, overwrite=args.overwrite, suffixes=(".json",))
+    image = load_image(args.image)
+    detection = detect_landmarks(image, detector=args.detector, weights_dir=args.face_alignment_weights)
+    static = StaticFace.from_landmarks(detection.landmarks)
+    document = {
+        "image": str(args.image),
+        "image_size": [int(image.shape[1]), int(image.shape[0])],
+        "detector": detection.detector,
+        "num_faces": detection.num_faces,
+        "box": [float(v) for v in detection.box],
+        "landmarks": [[round(float(v), 4) for v in point] for point in detection.landmarks],
+        "z_source": detection.z_source,
+        "normalized": {"q": static.q.round(8).tolist(), "scale": static.scale, "shift": static.shift.tolist()},
+        "warnings": detection.warnings,
+    }
+    with atomic_output(args.output, overwrite=args.overwrite, suffixes=(".json",)) as partial:
+        partial.write_text(json.dumps(document, indent=1) + "\n")
+    for warning in detection.warnings:
+        eprint(f"warning: {warning}")
+    eprint(f"{args.image}: {detection.detector} found {detection.num_faces} face(s) -> {args.output}")
+    return 0
+
+
+def run_prepare(args: argparse.Namespace) -> int:
+    raise NotAvailableYet("'makeittalk data prepare' is not available in this version yet "
+                          "(planned with the training pipelines); see README.md, 'Status'")
