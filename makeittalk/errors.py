@@ -12,6 +12,10 @@ class MakeItTalkError(Exception):
     """An error caused by the user's input or environment, with an actionable message."""
 
 
+class OutputFileError(MakeItTalkError):
+    """An output path that cannot be written (exists, wrong suffix, missing folder)."""
+
+
 class AudioError(MakeItTalkError):
     """An audio file that cannot be used."""
 
@@ -28,5 +32,5 @@ class WeightsError(MakeItTalkError):
     """Missing, corrupt or incompatible weights."""
 
 
-class MissingStageError(MakeItTalkError):
-    """A pipeline stage cannot run because its weights are not installed."""
+class MissingStageError(WeightsError):
+    """A pipeline stage cannot run because its weights are not installed (a set lacks a network)."""

@@ -12,23 +12,23 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from makeittalk.errors import MakeItTalkError
+from makeittalk.errors import OutputFileError
 
 
 def check_output_path(target: Path, *, overwrite: bool, suffixes: tuple[str, ...] | None = None) -> None:
     """Fail early, with the fix, for outputs that exist, have a wrong suffix or no folder."""
     if suffixes is not None and target.suffix.lower() not in suffixes:
         wanted = " or ".join(suffixes)
-        raise MakeItTalkError(f"{target}: the output must end in {wanted} (got {target.suffix or 'no suffix'!r})")
+        raise OutputFileError(f"{target}: the output must end in {wanted} (got {target.suffix or 'no suffix'!r})")
     if target.is_dir():
-        raise MakeItTalkError(f"{target} is a folder; give a file name")
+        raise OutputFileError(f"{target} is a folder; give a file name")
     if target.exists() and not overwrite:
-        raise MakeItTalkError(f"{target} already exists; choose another name or pass --overwrite")
+        raise OutputFileError(f"{target} already exists; choose another name or pass --overwrite")
     if not target.parent.exists():
-        raise MakeItTalkError(f"the output folder {target.parent} does not exist; create it first")
+        raise OutputFileError(f"the output folder {target.parent} does not exist; create it first")
 
 
-def _umask() -> int:
+def current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -44,10 +44,10 @@ def publish(partial: Path, target: Path, *, overwrite: bool) -> None:
     try:
         os.link(partial, target)
     except FileExistsError:
-        raise MakeItTalkError(f"{target} already exists; choose another name or pass --overwrite") from None
+        raise OutputFileError(f"{target} already exists; choose another name or pass --overwrite") from None
     except OSError:
         if target.exists():
-            raise MakeItTalkError(f"{target} already exists; choose another name or pass --overwrite") from None
+            raise OutputFileError(f"{target} already exists; choose another name or pass --overwrite") from None
         os.replace(partial, target)
         return
     partial.unlink()
@@ -65,7 +65,7 @@ def atomic_output(target: str | os.PathLike, *, overwrite: bool = False,
     partial = Path(partial_name)
     try:
         yield partial
-        os.chmod(partial, 0o666 & ~_umask())
+        os.chmod(partial, 0o666 & ~current_umask())
         publish(partial, target, overwrite=overwrite)
     finally:
         partial.unlink(missing_ok=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from makeittalk.errors import MakeItTalkError
+from makeittalk.fileio import current_umask, check_output_path, publish
 
 
 def ffmpeg_executable() -> str:
@@ -58,10 +59,8 @@ class VideoWriter:
         overwrite: bool = False,
     ) -> None:
         self.output = Path(output)
-        if self.output.exists() and not overwrite:
-            raise MakeItTalkError(f"{self.output} already exists; choose another name or pass --overwrite")
-        if not self.output.parent.exists():
-            raise MakeItTalkError(f"the output folder {self.output.parent} does not exist; create it first")
+        check_output_path(self.output, overwrite=overwrite)
+        self._overwrite = overwrite
         self.settings = settings
         self._audio = audio_samples
         self._sample_rate = sample_rate
@@ -121,8 +120,11 @@ class VideoWriter:
             message = self._ffmpeg_log()
             self.abort()
             raise MakeItTalkError(f"ffmpeg failed to write {self.output} (exit code {code}): {message}")
-        os.replace(self._partial, self.output)
-        self._cleanup()
+        try:
+            os.chmod(self._partial, 0o666 & ~current_umask())  # mkstemp made it private; give it normal permissions
+            publish(self._partial, self.output, overwrite=self._overwrite)
+        finally:
+            self.abort()
         return self.output
 
     def abort(self) -> None:

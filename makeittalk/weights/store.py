@@ -93,7 +93,7 @@ class WeightSet:
 
     def network_dir(self, network: str) -> Path:
         if network not in self.networks:
-            raise WeightsError(
+            raise MissingStageError(
                 f"weight set {self.name!r} has no {network} (it covers {', '.join(self.networks) or 'nothing'}); "
                 f"choose another set with --weights, or add the network's checkpoint and re-import with --overwrite"
             )
@@ -313,7 +313,7 @@ def resolve_network_dir(network: str, weights: str | os.PathLike[str] = DEFAULT)
         return folder / network, None
     if not folder.exists():
         raise WeightsError(f"{folder} does not exist; pass a weight-set name ('makeittalk weights list') or a folder")
-    raise WeightsError(f"{folder} holds no {network} network (no config.json); pass a weight-set or network folder")
+    raise MissingStageError(f"{folder} holds no {network} network (no config.json); pass a weight-set or network folder")
 
 
 def load_network(
