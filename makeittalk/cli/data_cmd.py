@@ -25,13 +25,12 @@ def register(subparsers) -> None:
     )
     actions = parser.add_subparsers(dest="data_action", metavar="ACTION", required=True)
 
-    features = actions.add_parser(
-        "features", help="mel, F0 and speaker embeddings of a recording, as .npz",
+    features = add_command(
+        actions, "features", summary="mel, F0 and speaker embeddings of a recording, as .npz",
         description="Run the audio front end on AUDIO (wav, flac, ogg, mp3, m4a or a video's audio "
                     "track) and save mel (T,80), f0_onehot (T,257), f0_bins, speaker_embedding, "
                     "autovc_source_embedding and the loudness-normalised samples.",
-        epilog="example:\n  makeittalk data features speech.mp3 -o speech_features.npz",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        examples=["makeittalk data features speech.mp3 -o speech_features.npz"],
     )
     features.add_argument("audio", type=Path)
     features.add_argument("-o", "--output", type=Path, required=True, help="output .npz file")
@@ -39,13 +38,12 @@ def register(subparsers) -> None:
     features.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     features.set_defaults(func=run_features)
 
-    face = actions.add_parser(
-        "face", help="68 face landmarks of a portrait, as JSON",
+    face = add_command(
+        actions, "face", summary="68 face landmarks of a portrait, as JSON",
         description="Detect the face in IMAGE and save its 68 landmarks (x right, y down, in image "
                     "pixels), which detector found them, and the normalised static face the "
                     "networks use.",
-        epilog="example:\n  makeittalk data face portrait.jpg -o portrait_landmarks.json",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        examples=["makeittalk data face portrait.jpg -o portrait_landmarks.json"],
     )
     face.add_argument("image", type=Path)
     face.add_argument("-o", "--output", type=Path, required=True, help="output .json file")

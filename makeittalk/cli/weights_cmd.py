@@ -30,28 +30,28 @@ def register(subparsers) -> None:
     )
     sub = parser.add_subparsers(dest="weights_command", metavar="SUBCOMMAND")
 
-    p_list = sub.add_parser(
+    p_list = add_command(
+        sub,
         "list",
-        help="show every available weight set",
+        summary="show every available weight set",
         description="Show every available weight set: name, source, licence, sha256 and the networks it covers.",
-        epilog=_examples("makeittalk weights list"),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        examples=["makeittalk weights list"],
     )
     p_list.set_defaults(func=_cmd_list)
 
-    p_imp = sub.add_parser(
+    p_imp = add_command(
+        sub,
         "import-original",
-        help="convert the original MakeItTalk checkpoints into a weight set",
+        summary="convert the original MakeItTalk checkpoints into a weight set",
         description=(
             "Convert the original MakeItTalk checkpoints found in DIR (ckpt_autovc.pth, ckpt_content_branch.pth, "
             "ckpt_speaker_branch.pth, ckpt_116_i2i_comb.pth; any subset) into a weight set in your store. "
             "The original checkpoints are licensed CC BY-NC 4.0 (non-commercial use only)."
         ),
-        epilog=_examples(
+        examples=[
             "makeittalk weights import-original ~/Downloads/makeittalk-ckpts",
             "makeittalk weights import-original ckpts --trust-pickle --name original --overwrite",
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        ],
     )
     p_imp.add_argument("directory", metavar="DIR", help="folder holding the original ckpt_*.pth files")
     p_imp.add_argument("--name", default="original", help="name of the new weight set (default: original)")
@@ -64,21 +64,17 @@ def register(subparsers) -> None:
     p_imp.add_argument("--overwrite", action="store_true", help="replace an existing weight set of the same name")
     p_imp.set_defaults(func=_cmd_import)
 
-    p_ver = sub.add_parser(
+    p_ver = add_command(
+        sub,
         "verify",
-        help="re-check the sha256 of a weight set's files (all sets by default)",
+        summary="re-check the sha256 of a weight set's files (all sets by default)",
         description="Re-hash the files of a weight set (all sets by default) and compare with the recorded sha256.",
-        epilog=_examples("makeittalk weights verify", "makeittalk weights verify original"),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        examples=["makeittalk weights verify", "makeittalk weights verify original"],
     )
     p_ver.add_argument("name", nargs="?", metavar="NAME", help="weight set to check (default: all)")
     p_ver.set_defaults(func=_cmd_verify)
 
     parser.set_defaults(func=lambda args: _no_subcommand(parser))
-
-
-def _examples(*lines: str) -> str:
-    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
 
 
 def _no_subcommand(parser: argparse.ArgumentParser) -> int:
