@@ -123,9 +123,20 @@ def _chain_edges() -> list[tuple[int, int]]:
     return edges
 
 
-def constraint_edges() -> list[tuple[int, int]]:
-    """The landmark segments that every puppet mesh must contain as edges."""
-    return _chain_edges()
+def constraint_edges(used: set[int] | None = None) -> list[tuple[int, int]]:
+    """The landmark segments that every puppet mesh must contain as edges (only the chains
+    whose points are all mesh vertices in use when `used` is given: an inner-lip-only
+    triangulation from the original has no outer-lip vertices)."""
+    if used is None:
+        return _chain_edges()
+    edges = []
+    for chain in CLOSED_CHAINS:
+        if set(chain) <= used:
+            edges += [(chain[i], chain[(i + 1) % len(chain)]) for i in range(len(chain))]
+    for chain in OPEN_CHAINS:
+        if set(chain) <= used:
+            edges += [(chain[i], chain[i + 1]) for i in range(len(chain) - 1)]
+    return edges
 
 
 def _edge_set(triangles: np.ndarray) -> set[tuple[int, int]]:
@@ -187,6 +198,59 @@ def _insert_edge(points: np.ndarray, tris: list[list[int]], a: int, b: int, max_
         if not flipped:
             return False
     return (min(a, b), max(a, b)) in _edge_set(np.asarray(tris))
+
+
+def triangulation_problems(points: np.ndarray, triangles: np.ndarray, image_size: tuple[int, int],
+                           tolerance: float = 1e-6) -> list[str]:
+    """Why `triangles` over `points` (pixels) is not a proper triangulation of the image frame
+    -0.5 .. size - 0.5 (empty when it is): out-of-range indices, degenerate or folded
+    triangles, overlaps, holes. Triangles made only of inner-lip points are exempt from the
+    fold test (a closed rest mouth folds them legitimately)."""
+    issues: list[str] = []
+    tris = np.asarray(triangles, dtype=np.int64).reshape(-1, 3)
+    if len(tris) == 0:
+        return ["there are no triangles"]
+    if tris.min() < 0 or tris.max() >= len(points):
+        return [f"triangle indices must be 0..{len(points) - 1}, found {int(tris.min())}..{int(tris.max())}"]
+    if (np.sort(tris, axis=1)[:, 1:] == np.sort(tris, axis=1)[:, :-1]).any():
+        issues.append("some triangles repeat a vertex")
+    width, height = image_size
+    scale = float(max(width, height))
+    areas = signed_areas(points, tris) / 2
+    inner = set(INNER_LIP)
+    exempt = np.array([set(t.tolist()) <= inner for t in tris])
+    folded = (areas < -tolerance * scale) & ~exempt
+    if folded.any():
+        issues.append(f"{int(folded.sum())} triangles are folded or inverted")
+    # Every edge inside the frame is shared by exactly two triangles lying on opposite sides of
+    # it; an edge used once must lie on the frame. With the total area this rules out overlaps
+    # and holes.
+    owners: dict[tuple[int, int], list[int]] = {}
+    for ti, t in enumerate(tris.tolist()):
+        for i in range(3):
+            u, v = t[i], t[(i + 1) % 3]
+            owners.setdefault((min(u, v), max(u, v)), []).append(ti)
+    lo, hi = np.array([-0.5, -0.5]), np.array([width - 0.5, height - 0.5])
+    eps = 1e-3
+
+    def on_frame(i: int, j: int) -> bool:
+        a, b = points[i], points[j]
+        for axis in (0, 1):
+            for bound in (lo[axis], hi[axis]):
+                if abs(a[axis] - bound) < eps and abs(b[axis] - bound) < eps:
+                    return True
+        return False
+
+    crowded = sum(1 for o in owners.values() if len(o) > 2)
+    loose = sum(1 for (u, v), o in owners.items() if len(o) == 1 and not on_frame(u, v))
+    if crowded:
+        issues.append(f"{crowded} edges are shared by more than two triangles (overlaps)")
+    if loose:
+        issues.append(f"{loose} edges inside the image border only one triangle (holes or overlaps)")
+    total = float(np.abs(areas[~exempt]).sum() + areas[exempt].clip(min=0).sum())
+    if not crowded and not loose and abs(total - width * height) > 1e-6 * width * height + 1.0:
+        issues.append(f"the triangles cover {total:.0f} square pixels of the {width}x{height} image")
+    return issues
 
 
 def _triangulation_pose(landmarks: np.ndarray, config: MeshConfig) -> np.ndarray:
@@ -283,6 +347,10 @@ class Mesh:
     follow: np.ndarray  # (N,) float64: share of the rigid head motion each anchor takes
     image_size: tuple[int, int]  # (width, height)
     config: MeshConfig = field(default_factory=MeshConfig)
+    # "built": anchors placed and triangulated by Mesh.build; "original": a triangulation
+    # imported from an original MakeItTalk puppet; "delaunay": the original's point set
+    # (landmarks and frame points) re-triangulated.
+    source: str = "built"
 
     @classmethod
     def build(
@@ -321,6 +389,82 @@ class Mesh:
         return cls(rest=rest, triangles=triangles, kinds=kinds, follow=follow,
                    image_size=(int(image_size[0]), int(image_size[1])), config=config)
 
+    @classmethod
+    def from_triangles(
+        cls,
+        rest_landmarks: np.ndarray,
+        extra_points: np.ndarray,
+        triangles: np.ndarray,
+        image_size: tuple[int, int],
+        *,
+        extra_kinds: np.ndarray | None = None,
+        source: str = "original",
+    ) -> "Mesh":
+        """A mesh from a given triangulation over the 68 landmarks followed by `extra_points`
+        (fixed frame points unless `extra_kinds` says otherwise).
+
+        Triangles are oriented consistently and the landmark chains (lips, eyes, outline)
+        are made edges by flipping where needed, which keeps the triangulation valid. Raises
+        ValueError naming the defect when it does not cover the image exactly once.
+        """
+        face = np.asarray(rest_landmarks, dtype=np.float64)[:, :2]
+        extra = np.asarray(extra_points, dtype=np.float64).reshape(-1, 2)
+        rest = np.concatenate([face, extra])
+        tris = np.asarray(triangles, dtype=np.int64).reshape(-1, 3)
+        if len(tris) and (tris.min() < 0 or tris.max() >= len(rest)):
+            raise ValueError(f"triangle indices must be 0..{len(rest) - 1}, found {int(tris.min())}..{int(tris.max())}")
+        areas = signed_areas(rest, tris)
+        tris = tris[np.abs(areas) > 1e-9]  # zero-area slivers along the frame add nothing
+        areas = signed_areas(rest, tris)
+        if (areas < 0).sum() > (areas > 0).sum():  # the file's winding is the other way round
+            tris = tris[:, [0, 2, 1]]
+        issues = triangulation_problems(rest, tris, image_size)
+        if issues:
+            raise ValueError("; ".join(issues))
+        used = set(np.unique(tris).tolist())
+        tri_list = tris.tolist()
+        for a, b in missing_edges(tris, constraint_edges(used)):
+            _insert_edge(rest, tri_list, a, b)
+        tris = np.asarray(tri_list, dtype=np.int32)
+        kinds = np.concatenate([
+            np.full(NUM_LANDMARKS, KIND_FACE, np.int8),
+            np.full(len(extra), KIND_BORDER, np.int8) if extra_kinds is None else np.asarray(extra_kinds, np.int8),
+        ])
+        follow = np.where(kinds == KIND_FACE, 1.0, 0.0).astype(np.float64)
+        return cls(rest=rest, triangles=tris, kinds=kinds, follow=follow,
+                   image_size=(int(image_size[0]), int(image_size[1])), source=source)
+
+    @classmethod
+    def delaunay(
+        cls,
+        rest_landmarks: np.ndarray,
+        extra_points: np.ndarray,
+        image_size: tuple[int, int],
+        *,
+        source: str = "delaunay",
+        config: MeshConfig | None = None,
+    ) -> "Mesh":
+        """Delaunay-triangulate the 68 landmarks plus fixed `extra_points` (the original's
+        point set), with a closed mouth opened for the connectivity and the landmark chains
+        made edges."""
+        from scipy.spatial import Delaunay
+
+        config = config or MeshConfig()
+        face = np.asarray(rest_landmarks, dtype=np.float64)[:, :2]
+        extra = np.asarray(extra_points, dtype=np.float64).reshape(-1, 2)
+        rest = np.concatenate([face, extra])
+        pose = np.concatenate([_triangulation_pose(face, config), extra])
+        triangles = Delaunay(pose).simplices.astype(np.int64)
+        areas = signed_areas(pose, triangles)
+        triangles[areas < 0] = triangles[areas < 0][:, [0, 2, 1]]
+        tri_list = triangles.tolist()
+        for a, b in missing_edges(triangles, constraint_edges()):
+            _insert_edge(pose, tri_list, a, b)
+        kinds = np.concatenate([np.full(NUM_LANDMARKS, KIND_FACE, np.int8), np.full(len(extra), KIND_BORDER, np.int8)])
+        return cls(rest=rest, triangles=np.asarray(tri_list, dtype=np.int32), kinds=kinds,
+                   follow=np.where(kinds == KIND_FACE, 1.0, 0.0), image_size=(int(image_size[0]), int(image_size[1])),
+                   config=config, source=source)
+
     @property
     def num_vertices(self) -> int:
         return int(self.rest.shape[0])
@@ -341,7 +485,8 @@ class Mesh:
     def problems(self) -> list[str]:
         """Human-readable defects: missing lip/eye/outline edges or folded rest triangles."""
         issues = []
-        missing = missing_edges(self.triangles, constraint_edges())
+        used = set(np.unique(self.triangles).tolist())
+        missing = missing_edges(self.triangles, constraint_edges(used))
         if missing:
             issues.append(f"{len(missing)} landmark segments are not mesh edges: {missing[:6]}")
         inner = set(INNER_LIP)
@@ -368,6 +513,7 @@ class Mesh:
             "follow": self.follow.tolist(),
             "triangles": self.triangles.tolist(),
             "config": asdict(self.config),
+            "source": self.source,
         }
 
     @classmethod
@@ -384,4 +530,5 @@ class Mesh:
             follow=np.asarray(data["follow"], dtype=np.float64),
             image_size=(int(data["image_size"][0]), int(data["image_size"][1])),
             config=config,
+            source=str(data.get("source", "built")),
         )

@@ -9,6 +9,10 @@ A puppet folder holds everything the renderer and the landmark networks need, in
     mesh.json        the triangulated warp mesh (vertices, kinds, follow weights, triangles)
     triangles.txt    the triangles, one `a b c` per line (the original's delauney_tri format)
     scale_shift.txt  3 lines: scale, shift_x, shift_y (the original's normalisation)
+    static_face.txt  optional, 68 lines `x y z`: the landmark networks' normalised static input
+                     q when it is not simply the normalised rest landmarks (an original
+                     puppet's closed-mouth annotation)
+    background.png   optional background the puppet is rendered over by default
 
 Folders are written atomically (a temporary folder renamed into place) and never replace an
 existing one unless asked to, and then only if it is a puppet folder.
@@ -38,6 +42,8 @@ LANDMARKS_FILE = "landmarks.txt"
 MESH_FILE = "mesh.json"
 TRIANGLES_FILE = "triangles.txt"
 SCALE_SHIFT_FILE = "scale_shift.txt"
+STATIC_FACE_FILE = "static_face.txt"
+BACKGROUND_FILE = "background.png"
 STYLES = ("photo", "cartoon")
 
 
@@ -93,6 +99,11 @@ class Puppet:
     scale: float = 0.0
     shift: np.ndarray = field(default_factory=lambda: np.zeros(2))
     source: dict[str, Any] = field(default_factory=dict)
+    # The networks' normalised static input (68, 3) when it is not derived from the rest
+    # landmarks (original puppets ship one with the mouth closed); None derives it.
+    static_q: np.ndarray | None = None
+    # (H, W, 4) uint8 RGBA rendered behind the puppet by default; None: no background.
+    background: np.ndarray | None = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -163,6 +174,17 @@ class Puppet:
     # --- files -------------------------------------------------------------------------------
 
     def description(self) -> dict[str, Any]:
+        files = {
+            "image": IMAGE_FILE,
+            "landmarks": LANDMARKS_FILE,
+            "mesh": MESH_FILE,
+            "triangles": TRIANGLES_FILE,
+            "scale_shift": SCALE_SHIFT_FILE,
+        }
+        if self.static_q is not None:
+            files["static_face"] = STATIC_FACE_FILE
+        if self.background is not None:
+            files["background"] = BACKGROUND_FILE
         return {
             "format": PUPPET_FORMAT,
             "version": PUPPET_VERSION,
@@ -173,14 +195,9 @@ class Puppet:
             "shift": [float(v) for v in self.shift],
             "source": self.source,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "files": {
-                "image": IMAGE_FILE,
-                "landmarks": LANDMARKS_FILE,
-                "mesh": MESH_FILE,
-                "triangles": TRIANGLES_FILE,
-                "scale_shift": SCALE_SHIFT_FILE,
-            },
-            "mesh": {"vertices": self.mesh.num_vertices, "triangles": int(len(self.mesh.triangles))},
+            "files": files,
+            "mesh": {"vertices": self.mesh.num_vertices, "triangles": int(len(self.mesh.triangles)),
+                     "source": self.mesh.source},
         }
 
     def _write_files(self, folder: Path) -> None:
@@ -194,6 +211,11 @@ class Puppet:
         (folder / SCALE_SHIFT_FILE).write_text(
             f"{self.scale:.10f}\n{self.shift[0]:.10f}\n{self.shift[1]:.10f}\n", encoding="utf-8"
         )
+        if self.static_q is not None:
+            np.savetxt(folder / STATIC_FACE_FILE, np.asarray(self.static_q, dtype=np.float64), fmt="%.10f",
+                       header="68 normalised landmarks x y z: the landmark networks' static input q")
+        if self.background is not None:
+            Image.fromarray(np.asarray(self.background, dtype=np.uint8), "RGBA").save(folder / BACKGROUND_FILE)
         (folder / DESCRIPTION_FILE).write_text(json.dumps(self.description(), indent=2) + "\n",
                                                encoding="utf-8")
 
@@ -240,6 +262,13 @@ class Puppet:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         return target
+
+    @classmethod
+    def import_original(cls, folder: str | os.PathLike, name: str | None = None, **kwargs) -> "Puppet":
+        """Import a puppet in the original MakeItTalk format (see renderer.original)."""
+        from renderer.original import import_original_puppet
+
+        return import_original_puppet(folder, name, **kwargs)[0]
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Puppet":
@@ -293,10 +322,26 @@ class Puppet:
         style = str(desc.get("style", "photo"))
         if style not in STYLES:
             raise PuppetError(f"{desc_path}: unknown style {style!r} (expected {' or '.join(STYLES)})")
+        static_q = None
+        if "static_face" in files:
+            try:
+                static_q = np.loadtxt(member("static_face", STATIC_FACE_FILE), dtype=np.float64, ndmin=2)
+            except ValueError as exc:
+                raise PuppetError(f"{folder}: {STATIC_FACE_FILE} is not 68 rows of numbers ({exc})") from exc
+            if static_q.shape != (NUM_LANDMARKS, 3) or not np.isfinite(static_q).all():
+                raise PuppetError(f"{folder}: {STATIC_FACE_FILE} must hold 68 finite rows of 'x y z', "
+                                  f"got shape {static_q.shape}")
+        background = None
+        if "background" in files:
+            try:
+                with Image.open(member("background", BACKGROUND_FILE)) as pil:
+                    background = np.asarray(pil.convert("RGBA")).copy()
+            except (UnidentifiedImageError, OSError) as exc:
+                raise PuppetError(f"{folder}: the background image cannot be read ({exc})") from exc
         return cls(image=image, landmarks=landmarks, mesh=mesh, style=style,
                    name=str(desc.get("name", folder.name)), scale=float(desc.get("scale", 0.0)),
                    shift=np.asarray(desc.get("shift", [0.0, 0.0]), dtype=np.float64),
-                   source=dict(desc.get("source", {})))
+                   source=dict(desc.get("source", {})), static_q=static_q, background=background)
 
     # --- inspection --------------------------------------------------------------------------
 
@@ -315,15 +360,20 @@ class Puppet:
         return issues
 
     def static_face(self):
-        """The original normalisation of the rest landmarks (the landmark networks' input);
-        z follows the style, as in the original's photo and cartoon paths."""
+        """The landmark networks' static input: the puppet's own q where it has one (an
+        imported original puppet's closed-mouth file, with its scale/shift), else the original
+        normalisation of the rest landmarks, z following the style as in the original's photo
+        and cartoon paths."""
         from makeittalk.face import CARTOON_Z_SCALE, PHOTO_Z_SCALE, StaticFace
 
+        if self.static_q is not None:
+            return StaticFace(q=np.asarray(self.static_q, dtype=np.float64), scale=self.scale, shift=self.shift)
         z_scale = CARTOON_Z_SCALE if self.style == "cartoon" else PHOTO_Z_SCALE
         return StaticFace.from_landmarks(self.landmarks, z_scale=z_scale)
 
     def renderer(self, **kwargs):
-        """A WarpRenderer for this puppet (keyword arguments go to WarpRenderer)."""
+        """A WarpRenderer for this puppet (keyword arguments go to WarpRenderer; the puppet's
+        own background is used unless `background` is given, None included)."""
         from renderer.warp import WarpRenderer
 
         return WarpRenderer.from_puppet(self, **kwargs)
@@ -345,9 +395,11 @@ class Puppet:
             return ((p[0] + 0.5) * factor, (p[1] + 0.5) * factor)
 
         if mesh:
-            for tri in self.mesh.triangles:
-                pts = [at(self.mesh.rest[i]) for i in tri]
-                draw.line(pts + [pts[0]], fill=(255, 255, 255, 110), width=1)
+            # Light lines with a dark casing: visible over light and dark pixels alike.
+            edges = {tuple(sorted((int(t[i]), int(t[(i + 1) % 3])))) for t in self.mesh.triangles for i in range(3)}
+            for colour, line_width in (((0, 0, 0, 110), 3), ((255, 255, 255, 200), 1)):
+                for a, b in sorted(edges):
+                    draw.line([at(self.mesh.rest[a]), at(self.mesh.rest[b])], fill=colour, width=line_width)
             for p, kind in zip(self.mesh.rest[NUM_LANDMARKS:], self.mesh.kinds[NUM_LANDMARKS:]):
                 x, y = at(p)
                 colour = {1: (255, 200, 0, 255), 2: (0, 200, 255, 255)}.get(int(kind), (160, 160, 160, 255))

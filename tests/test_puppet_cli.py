@@ -193,3 +193,31 @@ def test_style_is_guessed_from_the_pixels():
     assert guess_style(jpeg, toon.landmarks) == "cartoon"
     photo = np.asarray(Image.fromarray(astronaut()).convert("RGBA"))
     assert guess_style(photo, ASTRONAUT_LANDMARKS) == "photo"
+
+
+def test_show_draws_the_landmarks_and_the_mesh_over_the_image(inputs, tmp_path, capsys):
+    from renderer.puppet import _PART_COLOURS, _part_of
+
+    folder, toon = inputs
+    out = tmp_path / "toon"
+    assert run(capsys, "create", folder / "toon.png", "-o", out, "--landmarks", folder / "toon.txt")[0] == 0
+    with_mesh, without_mesh = tmp_path / "mesh.png", tmp_path / "plain.png"
+    assert run(capsys, "show", out, "-o", with_mesh)[0] == 0
+    assert run(capsys, "show", out, "-o", without_mesh, "--no-mesh")[0] == 0
+    shown = np.asarray(Image.open(with_mesh).convert("RGBA")).astype(int)
+    plain = np.asarray(Image.open(without_mesh).convert("RGBA")).astype(int)
+    factor = shown.shape[1] / toon.image.shape[1]
+    assert shown.shape[:2] == plain.shape[:2] and factor >= 2  # enlarged to about 768 px
+    # Every landmark is a dot in its part's colour.
+    for i, (x, y) in enumerate(toon.landmarks[:, :2]):
+        px, py = int((x + 0.5) * factor), int((y + 0.5) * factor)
+        assert np.abs(shown[py, px, :3] - _PART_COLOURS[_part_of(i)][:3]).max() <= 10, i
+    # The mesh adds lines: pixels along a triangle edge far from any landmark change.
+    puppet = Puppet.load(out)
+    mesh = puppet.mesh
+    long_edges = [(a, b) for a, b, _ in mesh.triangles.tolist() if a >= 68 and b >= 68]
+    a, b = mesh.rest[long_edges[0][0]], mesh.rest[long_edges[0][1]]
+    middle = ((a + b) / 2 + 0.5) * factor
+    window = (slice(int(middle[1]) - 2, int(middle[1]) + 3), slice(int(middle[0]) - 2, int(middle[0]) + 3))
+    assert np.abs(shown[window] - plain[window]).max() > 20
+    assert np.abs(shown - plain).max(axis=2).astype(bool).mean() > 0.01

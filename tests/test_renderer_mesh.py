@@ -118,3 +118,44 @@ def test_mesh_round_trips_through_a_dict():
 def test_mesh_rejects_wrong_landmark_shapes():
     with pytest.raises(ValueError, match="68"):
         Mesh.build(np.zeros((67, 2)), (100, 100))
+
+
+def test_triangulation_problems_finds_holes_overlaps_and_folds():
+    from renderer.mesh import triangulation_problems
+
+    landmarks = cartoon_landmarks(512)
+    mesh = Mesh.build(landmarks, (512, 512))
+    assert triangulation_problems(mesh.rest, mesh.triangles, (512, 512)) == []
+    holes = triangulation_problems(mesh.rest, mesh.triangles[1:], (512, 512))
+    assert any("only one triangle" in issue for issue in holes)
+    overlaps = triangulation_problems(mesh.rest, np.concatenate([mesh.triangles, mesh.triangles[:1]]), (512, 512))
+    assert any("more than two" in issue for issue in overlaps)
+    folded = mesh.rest.copy()
+    folded[30] = folded[8]  # the nose tip dragged onto the chin
+    assert any("folded" in issue for issue in triangulation_problems(folded, mesh.triangles, (512, 512)))
+    assert "indices" in triangulation_problems(mesh.rest, mesh.triangles + 1000, (512, 512))[0]
+
+
+def test_mesh_from_given_triangles_fixes_the_winding_and_keeps_its_source():
+    landmarks = cartoon_landmarks(512)
+    built = Mesh.build(landmarks, (512, 512))
+    extra = built.rest[NUM_LANDMARKS:]
+    clockwise = built.triangles[:, [0, 2, 1]]
+    mesh = Mesh.from_triangles(landmarks, extra, clockwise, (512, 512), extra_kinds=built.kinds[NUM_LANDMARKS:])
+    outside_mouth = [i for i, t in enumerate(mesh.triangles.tolist()) if not set(t) <= set(INNER_LIP)]
+    assert (signed_areas(mesh.rest, mesh.triangles)[outside_mouth] > 0).all() and mesh.problems() == []
+    assert {tuple(sorted(t)) for t in mesh.triangles.tolist()} == {tuple(sorted(t)) for t in built.triangles.tolist()}
+    assert mesh.source == "original" and Mesh.from_dict(mesh.to_dict()).source == "original"
+    assert Mesh.from_dict({k: v for k, v in built.to_dict().items() if k != "source"}).source == "built"
+    with pytest.raises(ValueError, match="only one triangle"):
+        Mesh.from_triangles(landmarks, extra, built.triangles[3:], (512, 512))
+
+
+def test_delaunay_of_the_original_point_set():
+    landmarks = cartoon_landmarks(512)
+    frame = np.array([[-0.5, -0.5], [-0.5, 511.5], [511.5, 511.5], [511.5, -0.5]])
+    mesh = Mesh.delaunay(landmarks, frame, (512, 512))
+    assert mesh.source == "delaunay" and mesh.problems() == []
+    assert (mesh.kinds[NUM_LANDMARKS:] == KIND_BORDER).all() and (mesh.follow[NUM_LANDMARKS:] == 0).all()
+    total = signed_areas(mesh.rest, mesh.triangles).sum() / 2
+    assert total == pytest.approx(512 * 512)

@@ -330,3 +330,104 @@ def test_straight_alpha_output_on_request(ctx, toon):
 def test_bad_background_colour_is_rejected(ctx, toon):
     with pytest.raises(ValueError, match="colour"):
         WarpRenderer(toon.image, toon.landmarks, background="#12345", ctx=ctx)
+
+
+# --- geometry: the jaw ---------------------------------------------------------------------
+
+
+def _warp_point(mesh, vertices: np.ndarray, point: np.ndarray) -> np.ndarray:
+    """Where the piecewise-affine warp sends the rest-pose point `point` (source pixels)."""
+    from renderer.mesh import signed_areas
+
+    rest = mesh.rest
+    for tri in mesh.triangles:
+        a, b, c = rest[tri]
+        area = signed_areas(np.array([a, b, c]), np.array([[0, 1, 2]]))[0]
+        if abs(area) < 1e-12:
+            continue
+        wa = signed_areas(np.array([point, b, c]), np.array([[0, 1, 2]]))[0] / area
+        wb = signed_areas(np.array([a, point, c]), np.array([[0, 1, 2]]))[0] / area
+        wc = 1.0 - wa - wb
+        if min(wa, wb, wc) >= -1e-9:
+            return wa * vertices[tri[0]] + wb * vertices[tri[1]] + wc * vertices[tri[2]]
+    raise AssertionError(f"{point} is in no triangle")
+
+
+def _edge_row(frame: np.ndarray, column: int, rows: slice, top, bottom) -> float:
+    """Sub-pixel row where a column changes from colour `top` to colour `bottom` (by the
+    green channel): rows.start + the number of rows still `top`-coloured."""
+    g = frame[rows, column, 1].astype(float)
+    share = np.clip((g - bottom[1]) / (top[1] - bottom[1]), 0.0, 1.0)
+    return rows.start + float(share.sum())
+
+
+def test_moving_the_jaw_moves_the_chin_pixels_by_the_landmark_displacement(ctx, toon_opaque):
+    from renderer.synthetic import SKIN_SHADOW
+
+    lm = toon_opaque.landmarks
+    chin = lm[8, :2]
+    jaw = open_mouth(lm, 0.0)
+    drop = 7.0
+    jaw[5:12, 1] += drop  # the lower jaw only; lips and nose stay
+    with WarpRenderer(toon_opaque.image, lm, config=RenderConfig(style="cartoon"), ctx=ctx) as r:
+        rest = r.render(lm)
+        moved = r.render(jaw)
+        vertices = r.mesh.deform(jaw[:, :2])
+        mesh = r.mesh
+    # The chin outline (face skin above, neck shadow below) through landmark 8.
+    column = int(round(chin[0]))
+    rows = slice(int(chin[1]) - 15, int(chin[1]) + 25)
+    before = _edge_row(rest, column, rows, SKIN, SKIN_SHADOW)
+    after = _edge_row(moved, column, rows, SKIN, SKIN_SHADOW)
+    assert before == pytest.approx(chin[1] + 0.5, abs=1.0)  # the outline is at the landmark
+    assert after - before == pytest.approx(drop, abs=0.35)
+
+    # A distinctive mark on the chin (a dark dot between the lower lip and the chin point)
+    # moves as the piecewise-affine warp predicts, a share of the landmark's displacement.
+    marked = toon_opaque.image.copy()
+    centre = chin + np.array([3.0, -9.0])
+    yy, xx = np.mgrid[0:marked.shape[0], 0:marked.shape[1]]
+    dot = (xx - centre[0]) ** 2 + (yy - centre[1]) ** 2 <= 2.5 ** 2
+    marked[dot, :3] = (20, 200, 20)
+    sideways = jaw.copy()
+    sideways[5:12, 0] += 4.0
+    with WarpRenderer(marked, lm, config=RenderConfig(style="cartoon"), ctx=ctx) as r:
+        before_dot = centroid(colour_mask(r.render(lm), (20, 200, 20), 60))
+        after_dot = centroid(colour_mask(r.render(sideways), (20, 200, 20), 60))
+        vertices = r.mesh.deform(sideways[:, :2])
+    ys, xs = np.nonzero(dot)
+    expected = np.mean([_warp_point(mesh, vertices, np.array([x, y], float)) - [x, y] for x, y in zip(xs, ys)], axis=0)
+    assert after_dot - before_dot == pytest.approx(expected, abs=0.3)
+    assert 0.3 * 4.0 < expected[0] < 4.0 and 0.3 * drop < expected[1] < drop
+
+
+# --- a closed mouth draws no cavity ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("subject", ["cartoon", "photo"])
+def test_open_mouth_draws_a_cavity_and_a_closed_one_none(ctx, toon_opaque, subject):
+    from makeittalk.face import close_mouth
+
+    if subject == "cartoon":
+        image, lm, style = toon_opaque.image, toon_opaque.landmarks, "cartoon"
+    else:
+        image, lm, style = astronaut(), ASTRONAUT_LANDMARKS, "photo"  # a smile showing teeth
+    closed = close_mouth(lm[:, :2], p1=1.0, p2=0.5)
+    poses = {"rest": lm, "closed": closed, "nearly": open_mouth(lm, 0.004), "open": open_mouth(lm, 0.25)}
+    frames = {}
+    for enabled in (True, False):
+        config = RenderConfig(style=style, mouth=MouthConfig(enabled=enabled))
+        with WarpRenderer(image, lm, config=config, ctx=ctx) as r:
+            for name, pose in poses.items():
+                frames[name, enabled] = r.render(pose)
+    # Closed (or parted less than the threshold): the mouth pass adds nothing at all.
+    for name in ("rest", "closed", "nearly"):
+        assert np.array_equal(frames[name, True], frames[name, False]), name
+    # Open: it draws a cavity inside the inner lips, and nothing outside them.
+    opened = poses["open"]
+    inside = polygon_mask(frames["open", True].shape, opened[list(INNER_LIP)], erode=1)
+    changed = np.abs(frames["open", True].astype(int) - frames["open", False]).max(axis=2) > 8
+    assert changed[inside].mean() > 0.5
+    outside = ~polygon_mask(frames["open", True].shape, opened[list(INNER_LIP)])
+    outside &= ~np.roll(~outside, 2, 0) & ~np.roll(~outside, -2, 0) & ~np.roll(~outside, 2, 1) & ~np.roll(~outside, -2, 1)
+    assert not changed[outside].any()

@@ -1,4 +1,4 @@
-"""`makeittalk puppet`: create, preview and check warp-renderer puppets."""
+"""`makeittalk puppet`: create, import, preview and check warp-renderer puppets."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ def register(subparsers) -> None:
         examples=[
             "makeittalk puppet create face.jpg -o puppets/face",
             "makeittalk puppet create cartoon.png -o puppets/toon --landmarks toon_landmarks.txt --style cartoon",
+            "makeittalk puppet import examples_cartoon --name wilk -o puppets/wilk",
             "makeittalk puppet show puppets/toon -o toon_preview.png --poses",
             "makeittalk puppet check puppets/toon",
         ],
@@ -52,6 +53,36 @@ def register(subparsers) -> None:
     create.add_argument("--detector", default="auto", help="face detector: auto, face-alignment or dlib")
     create.add_argument("--overwrite", action="store_true", help="replace an existing puppet folder")
     create.set_defaults(func=_create)
+
+    imp = actions.add_parser(
+        "import",
+        help="import a puppet in the original MakeItTalk cartoon format",
+        description=(
+            "Import the original MakeItTalk puppet NAME from ORIGINAL_DIR (the layout of its "
+            "examples_cartoon folder) into a puppet folder: NAME.png or NAME.jpg, "
+            "NAME_face_open_mouth.txt, NAME_face_close_mouth.txt, NAME_scale_shift.txt, "
+            "NAME_delauney_tri.txt and the optional background NAME_bg.*. Files some shipped "
+            "puppets lack (scale/shift, an empty open-mouth annotation, the closed-mouth file, the "
+            "triangulation) are derived from the others, and each derivation is reported."
+        ),
+        epilog=(
+            "examples:\n"
+            "  makeittalk puppet import MakeItTalk/examples_cartoon --name wilk -o puppets/wilk\n"
+            "  makeittalk puppet import old_puppets --name sketch -o puppets/sketch --mesh rebuild\n"
+            "\n--mesh original (default) keeps the puppet's own triangulation (landmarks + 12 points on\n"
+            "the image frame); --mesh rebuild adds forehead and hair anchors that follow the head."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    imp.add_argument("folder", metavar="ORIGINAL_DIR", help="folder with the original puppet files")
+    imp.add_argument("--name", help="puppet name: the files' common prefix (default: the only puppet in the folder)")
+    imp.add_argument("-o", "--output", metavar="PUPPET_DIR", required=True, help="puppet folder to write")
+    imp.add_argument("--style", choices=("auto", "photo", "cartoon"), default="auto",
+                     help="mouth and eyelid rendering style (default: guessed from the image)")
+    imp.add_argument("--mesh", choices=("original", "rebuild"), default="original",
+                     help="the puppet's own triangulation (default) or a rebuilt anchored mesh")
+    imp.add_argument("--overwrite", action="store_true", help="replace an existing puppet folder")
+    imp.set_defaults(func=_import)
 
     show = actions.add_parser(
         "show",
@@ -99,6 +130,32 @@ def _create(args: argparse.Namespace) -> int:
     w, h = puppet.size
     print(f"wrote puppet '{puppet.name}' to {output} ({w}x{h}, style {puppet.style}, landmarks from {origin}, "
           f"{puppet.mesh.num_vertices} vertices, {len(puppet.mesh.triangles)} triangles)")
+    for problem in puppet.problems():
+        eprint(f"warning: {problem}")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from renderer.original import import_original_puppet
+    from renderer.puppet import PuppetError
+
+    output = Path(args.output)
+    if output.exists() and not args.overwrite and not (output.is_dir() and not any(output.iterdir())):
+        raise PuppetError(f"{output} already exists; pass --overwrite to replace it")
+    puppet, report = import_original_puppet(args.folder, args.name, style=args.style, mesh=args.mesh)
+    puppet.save(output, overwrite=args.overwrite)
+    w, h = puppet.size
+    roles = ("image", "background", "open_mouth", "open_mouth_norm", "close_mouth", "scale_shift", "triangles")
+    used = ", ".join(report.files[key] for key in roles if key in report.files)
+    print(f"imported original puppet '{puppet.name}' to {output} ({w}x{h}, style {puppet.style}, "
+          f"{puppet.mesh.num_vertices} vertices, {len(puppet.mesh.triangles)} triangles, mesh {puppet.mesh.source})")
+    print(f"  read: {used}")
+    for note in report.derived:
+        print(f"  derived: {note}")
+    for warning in report.warnings:
+        eprint(f"warning: {warning}")
     for problem in puppet.problems():
         eprint(f"warning: {problem}")
     return 0

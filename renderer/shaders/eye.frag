@@ -9,6 +9,7 @@
 
 uniform sampler2D u_source;
 uniform vec2 u_src_size;
+uniform float u_lod_bias;     // log2(texture size / source size): the texture may be pre-scaled
 uniform vec2 u_poly[8];       // current eye ring; its first four points are the upper lid
 uniform vec2 u_rest_poly[8];
 uniform vec2 u_map_a;         // current pixel z -> rest pixel a*z + b (complex numbers)
@@ -31,7 +32,7 @@ vec2 cmul(vec2 a, vec2 b) {
 void main() {
     float aa = max(length(fwidth(v_pix)) * 0.7071, 1e-4);
     // Explicit level of detail: implicit derivatives are undefined after a discard.
-    float lod = log2(max(aa * length(u_map_a), 1e-4));
+    float lod = log2(max(aa * length(u_map_a), 1e-4)) + u_lod_bias;
     float sd = polygon_sd(v_pix, u_poly, 6);
     float cover = coverage(sd, aa);
     float lash_d = polyline_distance(v_pix, u_poly, 4);

@@ -11,6 +11,7 @@
 
 uniform sampler2D u_source;
 uniform vec2 u_src_size;
+uniform float u_lod_bias;     // log2(texture size / source size): the texture may be pre-scaled
 uniform vec2 u_poly[8];
 uniform vec2 u_origin;
 uniform vec2 u_axis;
@@ -51,7 +52,7 @@ float polyline_v(vec2 pts[5], float u) {
 void main() {
     // One render pixel measured in source pixels: keeps edges one pixel soft at any scale.
     float aa = max(length(fwidth(v_pix)) * 0.7071, 1e-4);
-    float lod = log2(max(aa, 1e-4));
+    float lod = log2(max(aa, 1e-4)) + u_lod_bias;
     float sd = polygon_sd(v_pix, u_poly, 8);
 
     vec2 d = v_pix - u_origin;

@@ -1,15 +1,17 @@
 #version 330
-// Box-filters the supersampled scene down to the output size, composites it over the
-// background in linear light and encodes sRGB (straight or premultiplied alpha).
-// SS (the supersampling factor) is #defined by the loader so the loops unroll.
+// Box-filters the (supersampled) scene down to the output size. The scene already holds the
+// background; it is linear-light premultiplied RGBA (sRGB8 scenes are decoded by texelFetch).
+// ENCODE (#defined by the loader): 1 encodes sRGB here, with straight or premultiplied alpha,
+// for outputs that may be transparent; 0 writes linear light to an sRGB8 target, which the
+// framebuffer encodes (opaque outputs, where both alpha conventions agree).
+// SS (the supersampling factor) is #defined too, so the loops unroll.
 #ifndef SS
 #define SS 1
 #endif
+#ifndef ENCODE
+#define ENCODE 1
+#endif
 uniform sampler2D u_scene;
-uniform int u_bg_mode;        // 0 none, 1 colour, 2 image
-uniform vec4 u_bg_color;      // linear, premultiplied
-uniform sampler2D u_bg;       // linear, premultiplied
-uniform vec2 u_out_size;
 uniform int u_premultiplied;
 
 out vec4 f_color;
@@ -30,13 +32,12 @@ void main() {
         }
     }
     vec4 c = sum / float(SS * SS);
-    if (u_bg_mode == 1) {
-        c += u_bg_color * (1.0 - c.a);
-    } else if (u_bg_mode == 2) {
-        c += texture(u_bg, gl_FragCoord.xy / u_out_size) * (1.0 - c.a);
-    }
+#if ENCODE
     float a = clamp(c.a, 0.0, 1.0);
     vec3 straight = a > 0.0 ? c.rgb / a : vec3(0.0);
     vec3 srgb = encode_srgb(straight);
     f_color = vec4(u_premultiplied == 1 ? srgb * a : srgb, a);
+#else
+    f_color = c;
+#endif
 }

@@ -6,7 +6,7 @@
 uniform vec2 u_src_size;
 in vec2 in_pos;
 in vec2 in_uv;
-out vec2 v_uv;
+noperspective out vec2 v_uv;
 
 void main() {
     v_uv = in_uv;
