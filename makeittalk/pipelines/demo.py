@@ -113,17 +113,15 @@ def run_demo(
     record(StageReport("landmark animation", "ok", time.perf_counter() - start,
                        f"{sequence.landmarks.shape[0]} frames at {fps:g} fps with weights '{sequence.weights}'"))
 
-    # Stage 4: warp rendering (no trained weights needed) streamed into the mp4.
+    # Stage 4: warp rendering streamed into the mp4, through the same TalkingHead.render as
+    # `makeittalk render` (atomic output, even frame sides, audio in sync).
     start = time.perf_counter()
-    from makeittalk.pipelines.video import VideoSettings, VideoWriter
-    from renderer import WarpRenderer
+    from makeittalk.pipelines.talking_head import TalkingHead
 
-    with WarpRenderer(portrait, detection.landmarks) as warp, VideoWriter(
-        output, audio_samples=waveform.samples, settings=VideoSettings(fps=fps), overwrite=overwrite
-    ) as writer:
-        for frame in warp.render_sequence(sequence.landmarks):
-            writer.write(np.ascontiguousarray(frame[:, :, :3]))
+    head = TalkingHead(animator, weights=weights, device=animator.device, renderer="warp")
+    rendered = head.render(portrait, waveform, output, landmarks=sequence, face_landmarks=detection.landmarks,
+                           overwrite=overwrite)
     record(StageReport("render video", "ok", time.perf_counter() - start,
-                       f"{writer.frames_written} frames, warp renderer -> {output}"))
+                       f"{rendered.num_frames} frames, warp renderer -> {output}"))
     result.video = output
     return result

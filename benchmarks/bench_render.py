@@ -1,0 +1,228 @@
+"""Real-time factor and peak memory of `makeittalk render`, measured from process start.
+
+    python benchmarks/bench_render.py                          # warp + translator, 30 s, 512x512
+    python benchmarks/bench_render.py --renderers warp --seconds 600 --rss   # 10 min, peak RSS
+    python benchmarks/bench_render.py --weights original       # an installed weight set instead
+
+Each case runs the CLI in a fresh subprocess, exactly as a user would:
+
+    python -m makeittalk render astronaut.png speech.wav -o out.mp4 --renderer R --quiet
+
+and the wall time from starting that process to its exit (imports, model loading, face
+detection, audio features, landmarks, rendering, encoding, publishing) is divided by the audio
+length: the real-time factor (RTF; lower is faster, 1 = real time). The portrait is
+scikit-image's astronaut photo (512x512, public domain); the video is 512x512 at 25 fps.
+Peak RSS is the render process's maximum resident set (getrusage of the child), and with
+--rss the largest sum over the process tree (render process + ffmpeg) sampled from /proc.
+
+Without --weights, rule-filled original-layout checkpoints (tests/original_checkpoints.py; same
+sizes and therefore the same speed as the real ones) are written and imported into a
+temporary MAKEITTALK_HOME. The speech is LibriSpeech from ../shared/data concatenated to length
+(or the bundled demo clip repeated, when the shared data is absent).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("MAKEITTALK_SHARED", REPO_ROOT.parent / "shared"))
+SPEECH_DIR = SHARED / "data" / "speech" / "librispeech" / "wav"
+REFERENCE_DIR = SHARED / "reference" / "makeittalk"
+SET_NAME = "bench-render-rulefilled"
+
+
+def build_clip(seconds: float, out_path: Path) -> Path:
+    """`seconds` of speech: LibriSpeech utterances in name order, or the demo clip repeated."""
+    import soundfile as sf
+
+    needed = int(seconds * 16000)
+    parts, total = [], 0
+    for path in sorted(SPEECH_DIR.glob("*.wav")) if SPEECH_DIR.is_dir() else []:
+        data, rate = sf.read(str(path), dtype="int16")
+        if rate != 16000 or data.ndim != 1:
+            continue
+        parts.append(data)
+        total += len(data)
+        if total >= needed:
+            break
+    if total < needed:
+        from makeittalk.audio import load_audio
+        from makeittalk.pipelines.demo import demo_speech_path
+
+        demo = load_audio(demo_speech_path()).samples
+        while total < needed:
+            parts.append(demo)
+            total += len(demo)
+    sf.write(str(out_path), np.concatenate(parts)[:needed], 16000, subtype="PCM_16")
+    return out_path
+
+
+def install_rule_filled_weights(home: Path, translator: bool) -> None:
+    sys.path.insert(0, str(REPO_ROOT / "tests"))
+    from original_checkpoints import write_original_checkpoint
+
+    from makeittalk.weights.original import import_original
+
+    ckpts = home / "ckpts"
+    names = ["ckpt_autovc", "ckpt_content_branch", "ckpt_speaker_branch"] + (["ckpt_116_i2i_comb"] if translator else [])
+    for name in names:
+        variants = ["no_opt"] if name == "ckpt_116_i2i_comb" else []
+        write_original_checkpoint(REFERENCE_DIR / f"{name}.manifest.json", ckpts / f"{name}.pth", variants)
+    os.environ["MAKEITTALK_HOME"] = str(home)
+    import_original(ckpts, SET_NAME, overwrite=True)
+
+
+def _tree_rss_mb(pid: int) -> float:
+    """Resident memory of `pid` and its descendants (Linux /proc), in MiB."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            ppid, pages = int(fields[1]), int(fields[21])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+        rss[int(entry)] = pages
+    total, stack = 0, [pid]
+    while stack:
+        p = stack.pop()
+        total += rss.get(p, 0)
+        stack.extend(children.get(p, []))
+    return total * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def run_case(command: list[str], env: dict[str, str], sample_rss: bool) -> tuple[float, float, float | None, str]:
+    """(wall seconds, child peak RSS MiB, tree peak RSS MiB or None, stderr) of one CLI run."""
+    peak_tree = [0.0]
+    start = time.perf_counter()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak_tree[0] = max(peak_tree[0], _tree_rss_mb(process.pid))
+            done.wait(0.25)
+
+    sampler = threading.Thread(target=sample, daemon=True) if sample_rss else None
+    if sampler:
+        sampler.start()
+    _, err = process.communicate()
+    wall = time.perf_counter() - start
+    done.set()
+    if sampler:
+        sampler.join()
+    if process.returncode != 0:
+        raise SystemExit(f"render failed ({process.returncode}):\n{err}")
+    child_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return wall, child_peak, (peak_tree[0] if sample_rss else None), err
+
+
+def child_case(args: argparse.Namespace) -> None:
+    """Run one case in its own process so that RUSAGE_CHILDREN is this case's alone."""
+    env = dict(os.environ)
+    command = [sys.executable, "-m", "makeittalk", "render", args.portrait, args.clip, "-o", args.out,
+               "--renderer", args.renderer, "--weights", args.weights, "--fps", str(args.fps), "--quiet",
+               "--overwrite", "--device", args.device]
+    if args.batch_size:
+        command += ["--batch-size", str(args.batch_size)]
+    wall, child_peak, tree_peak, _ = run_case(command, env, args.rss)
+    print(json.dumps({"wall_s": wall, "peak_rss_mb": child_peak, "tree_peak_rss_mb": tree_peak}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, nargs="+", default=[30.0])
+    parser.add_argument("--renderers", nargs="+", default=["warp", "translator"], choices=["warp", "translator"])
+    parser.add_argument("--size", type=int, default=512, help="portrait side (the astronaut is resized; default 512)")
+    parser.add_argument("--fps", type=float, default=25.0)
+    parser.add_argument("--repeat", type=int, default=1, help="runs per case; the best is reported too")
+    parser.add_argument("--weights", default=None, help="an installed weight set (default: rule-filled, temporary)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--rss", action="store_true", help="also sample the process tree's RSS")
+    parser.add_argument("--batch-size", type=int, default=None, help="translator frames per call (default: the CLI's)")
+    parser.add_argument("--json", metavar="FILE", help="write the results here")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--portrait", help=argparse.SUPPRESS)
+    parser.add_argument("--clip", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument("--renderer", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child_case(args)
+        return
+
+    from PIL import Image
+    from skimage import data
+
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench-render-") as tmp:
+        tmp_path = Path(tmp)
+        env = dict(os.environ)
+        weights = args.weights
+        if weights is None:
+            install_rule_filled_weights(tmp_path / "home", translator="translator" in args.renderers)
+            env["MAKEITTALK_HOME"] = str(tmp_path / "home")
+            weights = SET_NAME
+        portrait = tmp_path / "astronaut.png"
+        photo = Image.fromarray(data.astronaut())
+        if args.size != 512:
+            photo = photo.resize((args.size, args.size), Image.Resampling.LANCZOS)
+        photo.save(portrait)
+        for seconds in args.seconds:
+            clip = build_clip(seconds, tmp_path / f"speech_{seconds:g}s.wav")
+            for renderer in args.renderers:
+                walls, peaks, trees = [], [], []
+                for _ in range(args.repeat):
+                    out = tmp_path / f"out_{renderer}.mp4"
+                    command = [sys.executable, __file__, "--child", "--portrait", str(portrait), "--clip", str(clip),
+                               "--out", str(out), "--renderer", renderer, "--weights", weights, "--fps",
+                               str(args.fps), "--device", args.device] + (["--rss"] if args.rss else []) + (
+                                   ["--batch-size", str(args.batch_size)] if args.batch_size else [])
+                    done = subprocess.run(command, env=env, capture_output=True, text=True)
+                    if done.returncode != 0:
+                        sys.stderr.write(done.stderr)
+                        raise SystemExit(f"the {renderer} {seconds:g} s case failed")
+                    row = json.loads(done.stdout.strip().splitlines()[-1])
+                    walls.append(row["wall_s"])
+                    peaks.append(row["peak_rss_mb"])
+                    trees.append(row["tree_peak_rss_mb"])
+                result = {
+                    "renderer": renderer,
+                    "audio_seconds": seconds,
+                    "size": f"{args.size}x{args.size}",
+                    "fps": args.fps,
+                    "batch_size": args.batch_size if renderer == "translator" else None,
+                    "frames": int(np.ceil(seconds * args.fps - 1e-9)),
+                    "wall_s": [round(w, 2) for w in walls],
+                    "rtf": round(min(walls) / seconds, 3),
+                    "rtf_mean": round(float(np.mean(walls)) / seconds, 3),
+                    "peak_rss_mb": round(max(peaks)),
+                    "tree_peak_rss_mb": round(max(trees)) if args.rss else None,
+                    "cpu": platform.processor() or platform.machine(),
+                    "cores": os.cpu_count(),
+                }
+                results.append(result)
+                print(json.dumps(result), flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

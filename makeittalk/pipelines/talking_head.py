@@ -1,0 +1,1041 @@
+"""The Python API: one portrait and speech in, a lip-synced talking-head video out.
+
+    from makeittalk import TalkingHead
+
+    head = TalkingHead.from_pretrained("original")          # networks load once
+    result = head.render("face.jpg", "speech.wav", "talking.mp4")
+    print(result.renderer, result.num_frames, result.seconds)
+
+`render` runs: face (detection or given landmarks; cached per portrait) → audio features →
+landmark animation → frames (the warp renderer or the image translator) streamed into the
+encoder → atomic publish of the video. `landmarks` stops after the animation. The CLI
+(`makeittalk render`, `--batch`) and the web app are thin layers over this module.
+
+Portraits: an image path, a puppet folder (`makeittalk puppet create`), a `Puppet`, a PIL
+image or an (H, W, 3|4) uint8 array. Audio: a path (anything ffmpeg reads), a `Waveform` or
+`(samples, sample_rate)`.
+
+Synchronisation: frame i shows the landmarks for time i/fps, the encoder gets exactly
+`sequence.num_frames` frames at `fps` (⌈seconds·fps⌉ by default) and the original audio
+samples, so the video lasts as long as the audio, within one frame.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from makeittalk.errors import (
+    ImageError,
+    MakeItTalkError,
+    MissingStageError,
+    OutputFileError,
+)
+from makeittalk.pipelines.progress import ProgressCallback, ProgressEvent, ProgressTracker
+
+__all__ = [
+    "RENDERERS",
+    "VIDEO_FORMATS",
+    "PreparedPortrait",
+    "ProgressEvent",
+    "RenderResult",
+    "TalkingHead",
+    "output_size",
+    "parse_size",
+]
+
+RENDERERS = ("auto", "translator", "warp")
+VIDEO_FORMATS = ("mp4", "webm")
+_SUFFIXES = {"mp4": (".mp4", ".m4v"), "webm": (".webm",)}
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+# x264 preset of the output: "veryfast" encodes 512x512 at ~3x the speed of "medium" on a small
+# CPU (the encoder shares the cores with the renderer); at CRF 18 the frames look the same.
+DEFAULT_PRESET = "veryfast"
+
+
+# --------------------------------------------------------------------------------------------
+# results and prepared portraits
+
+
+@dataclass
+class RenderResult:
+    """What `TalkingHead.render` made.
+
+    video: the output path; landmarks: the LandmarkSequence rendered; renderer: "warp" or
+    "translator"; weights: the weight set's name; seconds: wall time of the call;
+    audio_seconds: length of the audio; num_frames: frames in the video; size: (width,
+    height) of the video; reason: why `renderer` was used; timings: seconds per stage.
+    """
+
+    video: Path
+    landmarks: Any
+    renderer: str
+    weights: str
+    seconds: float
+    audio_seconds: float
+    num_frames: int
+    fps: float = 25.0
+    size: tuple[int, int] = (0, 0)
+    reason: str = ""
+    landmarks_file: Path | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def realtime_factor(self) -> float:
+        """Wall time divided by audio length (lower is faster; 1 = real time)."""
+        return self.seconds / self.audio_seconds if self.audio_seconds > 0 else float("inf")
+
+
+@dataclass
+class PreparedPortrait:
+    """Per-portrait work done once and reused across audios (see `TalkingHead.prepare_portrait`).
+
+    image: (H, W, 4) uint8 RGBA at the portrait's own size; landmarks: (68, 3) rest landmarks
+    in its pixels; style: "photo" or "cartoon"; face: the StaticFace the networks animate;
+    landmark_source: "puppet", "file", "given" or the detector's name; path: the file or
+    puppet folder it came from (None for in-memory images).
+    """
+
+    name: str
+    image: np.ndarray
+    landmarks: np.ndarray
+    style: str
+    face: Any
+    landmark_source: str
+    path: Path | None = None
+    _puppet: Any = None
+    _crops: dict = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return (int(self.image.shape[1]), int(self.image.shape[0]))
+
+    @property
+    def has_alpha(self) -> bool:
+        return bool((self.image[..., 3] < 255).any())
+
+    @property
+    def puppet(self):
+        """The warp renderer's puppet (image, landmarks, mesh), built on first use."""
+        with self._lock:
+            if self._puppet is None:
+                from renderer.puppet import Puppet
+
+                self._puppet = Puppet.create(self.image, self.landmarks, style=self.style, name=self.name)
+            return self._puppet
+
+    def face_crop(self, size: tuple[int, int], background: Any = None):
+        """The translator's FaceCrop for output `size` (cached per size and background)."""
+        from makeittalk.pipelines.translator_render import FaceCrop
+
+        key = (tuple(size), _background_key(background))
+        with self._lock:
+            crop = self._crops.get(key)
+        if crop is None:
+            rgb = _flatten(self.image, background)
+            rgb, landmarks = _resize_portrait(rgb, self.landmarks, size)
+            crop = FaceCrop.from_landmarks(rgb, landmarks)
+            with self._lock:
+                self._crops[key] = crop
+        return crop
+
+
+def _background_key(background: Any) -> Any:
+    if background is None or isinstance(background, (str, tuple)):
+        return background
+    array = np.ascontiguousarray(np.asarray(background))
+    return ("array", array.shape, hashlib.sha1(array.tobytes()).hexdigest())
+
+
+def _flatten(rgba: np.ndarray, background: Any) -> np.ndarray:
+    """RGB of an RGBA image over `background` (None: white, as the face detector sees it)."""
+    if not (rgba[..., 3] < 255).any():
+        return np.ascontiguousarray(rgba[..., :3])
+    height, width = rgba.shape[:2]
+    if background is None or isinstance(background, (str, tuple)):
+        from renderer.warp import parse_color
+
+        r, g, b, _ = parse_color(background if background is not None else "white")
+        base = np.empty((height, width, 3), np.float32)
+        base[...] = (r, g, b)
+    else:
+        from PIL import Image
+
+        bg = Image.fromarray(np.asarray(background)[..., :3]).resize((width, height), Image.Resampling.LANCZOS)
+        base = np.asarray(bg, dtype=np.float32)
+    alpha = rgba[..., 3:4].astype(np.float32) / 255.0
+    out = rgba[..., :3].astype(np.float32) * alpha + base * (1.0 - alpha)
+    return np.rint(out).astype(np.uint8)
+
+
+def _resize_portrait(rgb: np.ndarray, landmarks: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The portrait and its landmarks at output `size` (w, h): scaled, or cropped by at most one
+    pixel per side to even dimensions when `size` is the even version of the portrait's size."""
+    import cv2
+
+    height, width = rgb.shape[:2]
+    out_w, out_h = size
+    if (out_w, out_h) == (width, height):
+        return rgb, np.asarray(landmarks, dtype=np.float64)
+    if width - out_w in (0, 1) and height - out_h in (0, 1):
+        return np.ascontiguousarray(rgb[:out_h, :out_w]), np.asarray(landmarks, dtype=np.float64)
+    shrink = out_w < width and out_h < height
+    scaled = cv2.resize(rgb, (out_w, out_h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+    return scaled, _scale_points(landmarks, (width, height), size)
+
+
+def _scale_points(points: np.ndarray, source: tuple[int, int], target: tuple[int, int]) -> np.ndarray:
+    """Pixel coordinates (centre convention) from a source-size image to a target-size one."""
+    out = np.array(points, dtype=np.float64, copy=True)
+    sx = target[0] / source[0]
+    sy = target[1] / source[1]
+    out[..., 0] = (out[..., 0] + 0.5) * sx - 0.5
+    out[..., 1] = (out[..., 1] + 0.5) * sy - 0.5
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# sizes
+
+
+def parse_size(size: Any) -> tuple[int, int] | int | None:
+    """None; an int N (the longer side becomes N); "N"; "WxH"; or a (w, h) pair."""
+    if size is None:
+        return None
+    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
+        value = int(size)
+        if value < 2:
+            raise MakeItTalkError(f"size must be at least 2 pixels, got {value}")
+        return value
+    if isinstance(size, str):
+        text = size.strip().lower().replace("×", "x")
+        try:
+            if "x" in text:
+                w, h = text.split("x", 1)
+                return parse_size((int(w), int(h)))
+            return parse_size(int(text))
+        except ValueError:
+            raise MakeItTalkError(f"cannot read size {size!r}: use WIDTHxHEIGHT (e.g. 640x480) or one number "
+                                  "for the longer side") from None
+    try:
+        w, h = (int(v) for v in size)
+    except (TypeError, ValueError):
+        raise MakeItTalkError(f"cannot read size {size!r}: use (width, height), 'WxH' or one number") from None
+    if w < 2 or h < 2:
+        raise MakeItTalkError(f"size must be at least 2x2 pixels, got {w}x{h}")
+    return (w, h)
+
+
+def output_size(source: tuple[int, int], size: Any = None) -> tuple[int, int]:
+    """The video's (width, height): `size` (see parse_size) or the portrait's, made even (H.264
+    yuv420p needs even sides): odd sides lose one pixel (no resampling) or round to even."""
+    parsed = parse_size(size)
+    width, height = source
+    if parsed is None:
+        out = (width - width % 2, height - height % 2)
+    elif isinstance(parsed, int):
+        k = parsed / max(width, height)
+        out = (2 * max(1, round(width * k / 2)), 2 * max(1, round(height * k / 2)))
+    else:
+        out = (2 * max(1, round(parsed[0] / 2)), 2 * max(1, round(parsed[1] / 2)))
+    if min(out) < 2:
+        raise MakeItTalkError(f"the portrait is {width}x{height}; the video needs at least 2x2 pixels")
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# output checks
+
+
+def _real(path: Path) -> str:
+    return os.path.realpath(os.fspath(path))
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return _real(a) == _real(b)
+
+
+def check_writable_folder(folder: Path, what: str) -> None:
+    """Fail with the fix when `folder` cannot take a new file (tries creating one)."""
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".makeittalk-probe.", dir=folder)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise OutputFileError(
+            f"cannot write {what} into {folder} ({reason}); choose an output folder you can write to"
+        ) from None
+    os.close(handle)
+    os.unlink(probe)
+
+
+def check_render_outputs(
+    output: Path,
+    *,
+    video_format: str,
+    overwrite: bool,
+    inputs: dict[str, Path],
+    save_landmarks: Path | None = None,
+) -> None:
+    """Everything about the outputs that can be checked before the slow work starts."""
+    from makeittalk.fileio import check_output_path
+
+    check_output_path(output, overwrite=overwrite, suffixes=_SUFFIXES[video_format])
+    outputs = {"the video": output}
+    if save_landmarks is not None:
+        check_output_path(save_landmarks, overwrite=overwrite, suffixes=(".json", ".npy"))
+        if _same_file(save_landmarks, output):
+            raise OutputFileError(f"{output}: --save-landmarks and the video are the same file; choose two names")
+        outputs["the landmarks"] = save_landmarks
+    for what, out in outputs.items():
+        for name, path in inputs.items():
+            if path is not None and (_same_file(out, path) or _inside(path, out)):
+                raise OutputFileError(
+                    f"{out} is the {name} (an input); inputs are never overwritten: choose another output name"
+                )
+    for what, out in outputs.items():
+        check_writable_folder(out.parent, what)
+
+
+def _inside(folder: Path, path: Path) -> bool:
+    """Whether `path` lies inside the input folder `folder` (a puppet folder)."""
+    try:
+        return folder.is_dir() and Path(_real(path)).is_relative_to(_real(folder))
+    except OSError:
+        return False
+
+
+# --------------------------------------------------------------------------------------------
+# the API
+
+
+class TalkingHead:
+    """Loads the networks once and renders talking-head videos (see the module docstring).
+
+    Build with `from_pretrained(weights, device, renderer)`. The instance caches prepared
+    portraits (detection, crop, puppet mesh), so one portrait with many audios pays for its
+    preparation once. Safe to share between threads (a lock serialises renders).
+    """
+
+    def __init__(
+        self,
+        animator: Any,
+        *,
+        translator: Any = None,
+        weights: str | os.PathLike = "default",
+        device: Any = None,
+        renderer: str = "auto",
+        cache_size: int = 16,
+    ) -> None:
+        if renderer not in RENDERERS:
+            raise MakeItTalkError(f"unknown renderer {renderer!r}; choose {', '.join(RENDERERS)}")
+        self.animator = animator
+        self.weights = weights
+        self.device = device if device is not None else getattr(animator, "device", None)
+        self.renderer = renderer
+        self._translator = translator
+        self._translator_problem: str | None = None
+        self._cache: OrderedDict[Any, PreparedPortrait] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.RLock()
+        self._render_lock = threading.RLock()
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        weights: str | os.PathLike = "default",
+        device: Any = None,
+        renderer: str = "auto",
+    ) -> TalkingHead:
+        """Load the landmark networks and the speaker encoder from the weight set `weights` (a
+        name or folder) onto `device` (None: picked at run time).
+
+        The translator is loaded when the first translator frames are rendered (after the
+        landmark networks' memory peak), once; `renderer="translator"` checks now that the set
+        has it. Raises MissingStageError naming what is missing and how to get it.
+        """
+        if renderer not in RENDERERS:
+            raise MakeItTalkError(f"unknown renderer {renderer!r}; choose {', '.join(RENDERERS)}")
+        from makeittalk.animation.engine import LandmarkAnimator
+
+        animator = LandmarkAnimator.from_pretrained(weights, device=device)
+        animator.speaker_encoder  # noqa: B018 - load Resemblyzer now: networks load once, up front
+        head = cls(animator, weights=weights, device=animator.device, renderer=renderer)
+        if renderer == "translator":
+            ok, why = head.translator_available()  # fail now, not after the audio work
+            if not ok:
+                raise MissingStageError(why)
+        return head
+
+    # ---- networks ------------------------------------------------------------------------
+
+    @property
+    def weights_name(self) -> str:
+        return str(getattr(self.animator, "weights_name", self.weights))
+
+    @property
+    def translator(self):
+        """The image translator (loaded on first use); MissingStageError if the set has none."""
+        with self._lock:
+            if self._translator is None:
+                from makeittalk.weights import load_network
+
+                self._translator = load_network("translator", self.weights, device=self.device)
+            return self._translator
+
+    def translator_available(self) -> tuple[bool, str]:
+        """(True, "") when the translator is loaded or its files are in the weight set (checked,
+        not loaded: it is loaded when frames are rendered), else (False, why not).
+
+        A missing translator is a reason to fall back; a damaged one (sha256 mismatch) raises.
+        """
+        if self._translator is not None:
+            return True, ""
+        if self._translator_problem is not None:
+            return False, self._translator_problem
+        from makeittalk.weights.store import resolve_network_dir
+
+        try:
+            resolve_network_dir("translator", self.weights)
+        except MissingStageError as exc:
+            self._translator_problem = str(exc)
+            return False, self._translator_problem
+        return True, ""
+
+    def choose_renderer(self, prepared: PreparedPortrait, renderer: str | None = None) -> tuple[str, str]:
+        """("warp" | "translator", the reason) for this portrait and request."""
+        choice = renderer or self.renderer
+        if choice not in RENDERERS:
+            raise MakeItTalkError(f"unknown renderer {choice!r}; choose {', '.join(RENDERERS)}")
+        if choice == "translator":
+            ok, why = self.translator_available()
+            if not ok:
+                raise MissingStageError(why)
+            return "translator", "asked for"
+        if choice == "warp":
+            return "warp", "asked for"
+        if prepared.style != "photo":
+            return "warp", f"auto: the portrait is a {prepared.style}"
+        ok, why = self.translator_available()
+        if ok:
+            return "translator", f"auto: a photo, and the weight set '{self.weights_name}' has a translator"
+        return "warp", f"auto: the weight set '{self.weights_name}' has no translator"
+
+    # ---- portraits -----------------------------------------------------------------------
+
+    def prepare_portrait(
+        self,
+        portrait: Any,
+        *,
+        face_landmarks: Any = None,
+        detector: str = "auto",
+        style: str = "auto",
+    ) -> PreparedPortrait:
+        """Load the portrait, find its face (or read `face_landmarks`: a file or (68, 2|3)
+        pixels) and build the static face; cached, so repeated calls are free.
+
+        `style` "auto" guesses photo or cartoon from the pixels (a puppet keeps its own).
+        """
+        if isinstance(portrait, PreparedPortrait):
+            return portrait
+        if style not in ("auto", "photo", "cartoon"):
+            raise MakeItTalkError(f"unknown style {style!r}; choose auto, photo or cartoon")
+        key = _portrait_key(portrait, face_landmarks, detector, style)
+        if key is not None:
+            with self._lock:
+                cached = self._cache.get(key)
+                if cached is not None:
+                    self._cache.move_to_end(key)
+                    return cached
+        prepared = _prepare(portrait, face_landmarks, detector, style, device=self.device)
+        if key is not None:
+            with self._lock:
+                self._cache[key] = prepared
+                while len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        return prepared
+
+    # ---- landmarks -----------------------------------------------------------------------
+
+    def landmarks(
+        self,
+        portrait: Any,
+        audio: Any,
+        *,
+        fps: float = 25.0,
+        seed: int = 0,
+        still: bool = False,
+        pose_scale: float = 1.0,
+        lip_scale: float = 1.0,
+        blink: bool = True,
+        blink_rate: float = 30.0,
+        face_landmarks: Any = None,
+        detector: str = "auto",
+        progress: ProgressCallback | None = None,
+    ):
+        """The LandmarkSequence (num_frames, 68, 3) in the portrait's pixels for `audio`."""
+        tracker = progress if isinstance(progress, ProgressTracker) else ProgressTracker(progress)
+        waveform = _load_waveform(audio)
+        tracker.start("face")
+        prepared = self.prepare_portrait(portrait, face_landmarks=face_landmarks, detector=detector)
+        tracker.finish(f"{prepared.landmark_source}, {prepared.style}")
+        return self._animate(prepared, waveform, tracker, fps=fps, seed=seed, still=still,
+                             pose_scale=pose_scale, lip_scale=lip_scale, blink=blink, blink_rate=blink_rate)
+
+    def _animate(self, prepared: PreparedPortrait, waveform: Any, tracker: ProgressTracker, **options: Any):
+        tracker.start("audio features", f"{waveform.seconds:.1f} s of audio")
+        features = self.animator.features(waveform)
+        tracker.finish()
+        tracker.start("landmarks")
+        sequence = self.animator.animate(features, prepared.face, image_size=prepared.size, **options)
+        tracker.finish(f"{sequence.num_frames} frames at {sequence.fps:g} fps")
+        return sequence
+
+    # ---- rendering -----------------------------------------------------------------------
+
+    def render(
+        self,
+        portrait: Any,
+        audio: Any,
+        output: str | os.PathLike,
+        *,
+        renderer: str | None = None,
+        fps: float = 25.0,
+        seed: int = 0,
+        still: bool = False,
+        pose_scale: float = 1.0,
+        lip_scale: float = 1.0,
+        blink: bool = True,
+        blink_rate: float = 30.0,
+        background: Any = None,
+        size: Any = None,
+        save_landmarks: str | os.PathLike | None = None,
+        overwrite: bool = False,
+        progress: ProgressCallback | None = None,
+        face_landmarks: Any = None,
+        detector: str = "auto",
+        video_format: str | None = None,
+        landmarks: Any = None,
+        batch_size: int | None = None,
+        precision: str = "auto",
+        preset: str = DEFAULT_PRESET,
+    ) -> RenderResult:
+        """Render `portrait` speaking `audio` into `output` (see the module docstring).
+
+        renderer: "auto" (translator for photos when the weights have one, else warp),
+        "translator" or "warp"; None uses the instance's default. fps, seed, still,
+        pose_scale, lip_scale, blink, blink_rate: the motion (see LandmarkAnimator.animate).
+        background: a colour or an image behind transparent portraits (cartoon puppets).
+        size: None (the portrait's size, made even), one number (longer side) or (w, h).
+        save_landmarks: also write the landmarks (.json or .npy). video_format: "mp4"
+        (H.264 + AAC) or "webm" (VP9 with alpha + Opus); None picks by the suffix.
+        landmarks: a LandmarkSequence (in the portrait's pixels) to render instead of
+        predicting one; its frames and fps are used. batch_size: translator frames per network
+        call (None: 8 on CPUs, 16 on GPUs). precision: the translator's arithmetic, "auto"
+        (bfloat16 where the CPU/GPU computes it natively, else float32), "float32", "bfloat16"
+        or "float16". preset: the x264 preset.
+        The output appears only when complete; an existing file is replaced only with
+        `overwrite`.
+        """
+        started = time.perf_counter()
+        output = Path(output)
+        fmt = _video_format(output, video_format)
+        save_path = Path(save_landmarks) if save_landmarks is not None else None
+        inputs = _input_paths(portrait=portrait, audio=audio, face_landmarks=face_landmarks, background=background)
+        check_render_outputs(output, video_format=fmt, overwrite=overwrite, inputs=inputs, save_landmarks=save_path)
+        if fmt == "webm":
+            _require_vp9()
+        parse_size(size)
+        background = _check_background(background)
+        from makeittalk.pipelines.translator_render import PRECISIONS
+
+        if precision not in PRECISIONS:
+            raise MakeItTalkError(f"unknown precision {precision!r}; choose {', '.join(PRECISIONS)}")
+
+        tracker = ProgressTracker(progress)
+        with self._render_lock:  # GL contexts and the networks' threads: one render at a time
+            waveform = _load_waveform(audio)
+            tracker.start("face")
+            prepared = self.prepare_portrait(portrait, face_landmarks=face_landmarks, detector=detector)
+            tracker.finish(f"{prepared.landmark_source}, {prepared.style}, {prepared.size[0]}x{prepared.size[1]}")
+            # Before the audio work: a translator the set lacks fails now, not minutes later.
+            chosen, reason = self.choose_renderer(prepared, renderer)
+            if landmarks is None:
+                sequence = self._animate(prepared, waveform, tracker, fps=fps, seed=seed, still=still,
+                                         pose_scale=pose_scale, lip_scale=lip_scale, blink=blink,
+                                         blink_rate=blink_rate)
+            else:
+                sequence = _as_sequence(landmarks, prepared)
+            out_size = output_size(prepared.size, size)
+            if fmt == "mp4" and background is None and prepared.has_alpha:
+                background = "white"  # mp4 has no alpha: transparent puppets stand on white
+
+            source = _frame_source(self, chosen, prepared, sequence, out_size, background, fmt, batch_size,
+                                   precision)
+            tracker.start("rendering", f"{chosen} renderer ({reason}); {sequence.num_frames} frames, "
+                                       f"{out_size[0]}x{out_size[1]} at {sequence.fps:g} fps",
+                          total=sequence.num_frames)
+            writer = _open_writer(fmt, output, waveform, sequence.fps, overwrite, preset)
+            try:
+                total = sequence.num_frames
+                with source:
+                    for done, frame in enumerate(source.frames(), 1):
+                        writer.write(frame)
+                        tracker.frames(done, total)
+                if writer.frames_written != total:  # pragma: no cover - a frame source bug
+                    raise MakeItTalkError(f"rendered {writer.frames_written} frames, expected {total}")
+                tracker.start("encoding")
+                writer.close()
+            except BaseException:
+                writer.abort()
+                raise
+            tracker.finish()
+            landmarks_file = None
+            if save_path is not None:
+                landmarks_file = sequence.save(save_path, overwrite=overwrite)
+        seconds = time.perf_counter() - started
+        result = RenderResult(
+            video=output, landmarks=sequence, renderer=chosen, weights=sequence.weights or self.weights_name,
+            seconds=seconds, audio_seconds=waveform.seconds, num_frames=sequence.num_frames, fps=sequence.fps,
+            size=out_size, reason=reason, landmarks_file=landmarks_file, timings=dict(tracker.timings),
+        )
+        tracker.done(f"wrote {output} ({result.num_frames} frames, {out_size[0]}x{out_size[1]}, "
+                     f"{result.audio_seconds:.2f} s of audio, {chosen} renderer) in {seconds:.1f} s")
+        return result
+
+
+# --------------------------------------------------------------------------------------------
+# portrait preparation
+
+
+def _portrait_key(portrait: Any, face_landmarks: Any, detector: str, style: str) -> Any:
+    def file_key(path: Path) -> Any:
+        try:
+            if path.is_dir():
+                parts = []
+                for child in sorted(path.iterdir()):
+                    st = child.stat()
+                    parts.append((child.name, st.st_size, st.st_mtime_ns))
+                return ("dir", _real(path), tuple(parts))
+            st = path.stat()
+            return ("file", _real(path), st.st_size, st.st_mtime_ns)
+        except OSError:
+            return None
+
+    def value_key(value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, (str, os.PathLike)):
+            return file_key(Path(value))
+        if hasattr(value, "tobytes") and hasattr(value, "mode"):  # PIL
+            array = np.asarray(value)
+        else:
+            try:
+                array = np.ascontiguousarray(np.asarray(value))
+            except Exception:  # noqa: BLE001 - not hashable content: no caching
+                return None
+            if array.dtype == object:
+                return None
+        return ("array", array.shape, str(array.dtype), hashlib.sha1(np.ascontiguousarray(array).tobytes()).hexdigest())
+
+    if type(portrait).__name__ == "Puppet":
+        return None
+    main = value_key(portrait)
+    if main is None:
+        return None
+    extra = value_key(face_landmarks)
+    if face_landmarks is not None and extra is None:
+        return None
+    return (main, extra, str(detector), style)
+
+
+def _prepare(portrait: Any, face_landmarks: Any, detector: str, style: str, *, device: Any = None) -> PreparedPortrait:
+    from makeittalk.face import (
+        CARTOON_Z_SCALE,
+        PHOTO_Z_SCALE,
+        StaticFace,
+        add_standard_z,
+        apply_original_tweaks,
+        detect_landmarks,
+        load_image,
+        load_landmarks_file,
+    )
+    from makeittalk.face.topology import check_landmarks
+
+    puppet = None
+    path: Path | None = None
+    if type(portrait).__name__ == "Puppet":
+        puppet = portrait
+    elif isinstance(portrait, (str, os.PathLike)):
+        path = Path(portrait)
+        if path.is_dir():
+            if not (path / "puppet.json").is_file():
+                raise ImageError(
+                    f"{path} is a folder but not a puppet folder (no puppet.json); pass an image file, or make "
+                    f"a puppet with 'makeittalk puppet create IMAGE -o {path}'"
+                )
+            from renderer.puppet import Puppet
+
+            puppet = Puppet.load(path)
+    name = "portrait" if path is None else (path.name if path.is_dir() else path.stem)
+
+    if puppet is not None:
+        image = np.ascontiguousarray(puppet.image)
+        rest = np.asarray(puppet.landmarks, dtype=np.float64)
+        source = "puppet"
+        chosen = puppet.style if style == "auto" else style
+        name = puppet.name
+    else:
+        image = load_image(portrait, "RGBA")
+        chosen = style
+        rest = None
+        source = ""
+    if face_landmarks is not None:
+        if isinstance(face_landmarks, (str, os.PathLike)):
+            rest = load_landmarks_file(face_landmarks)
+            source = "file"
+        else:
+            rest = check_landmarks(face_landmarks, what="face landmarks")
+            source = "given"
+    elif rest is None:
+        label = str(portrait) if path is not None else "the portrait"
+        detection = detect_landmarks(load_image(image, "RGB"), detector, name=label,
+                                     device=str(device) if device is not None else None)
+        rest = detection.landmarks
+        source = detection.detector
+    if rest.shape[1] == 2:
+        rest = add_standard_z(rest)
+    rest = np.asarray(rest, dtype=np.float64)
+    label = str(face_landmarks) if isinstance(face_landmarks, (str, os.PathLike)) else f"the landmarks of {name}"
+    _check_face_in_image(rest, image.shape[1], image.shape[0], label)
+    if chosen == "auto":
+        from renderer.puppet import guess_style
+
+        chosen = guess_style(image, rest)
+    if chosen == "cartoon":
+        face = StaticFace.from_landmarks(rest, z_scale=CARTOON_Z_SCALE)
+    else:  # the original's photo path: fixed pixel tweaks, z × 0.1
+        face = StaticFace.from_landmarks(apply_original_tweaks(rest), z_scale=PHOTO_Z_SCALE)
+    prepared = PreparedPortrait(name=name, image=image, landmarks=rest, style=chosen, face=face,
+                                landmark_source=source, path=path)
+    if puppet is not None and style in ("auto", puppet.style) and face_landmarks is None:
+        prepared._puppet = puppet
+    return prepared
+
+
+def _check_face_in_image(points: np.ndarray, width: int, height: int, label: str) -> None:
+    from makeittalk.face.topology import LandmarksError
+
+    xy = points[:, :2]
+    outside = (xy[:, 0] < -0.25 * width) | (xy[:, 0] > 1.25 * width) | (xy[:, 1] < -0.25 * height) | (
+        xy[:, 1] > 1.25 * height)
+    if outside.any() or (np.ptp(xy[:, 0]) < 4 and np.ptp(xy[:, 1]) < 4):
+        raise LandmarksError(
+            f"{label}: the face landmarks do not lie in the {width}x{height} portrait; they must be in its "
+            "pixels (x right, y down), 68 points in iBUG order"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# inputs
+
+
+def _load_waveform(audio: Any):
+    from makeittalk.audio import load_audio
+    from makeittalk.errors import AudioError
+
+    if hasattr(audio, "samples") and hasattr(audio, "sample_rate") and hasattr(audio, "as_float64"):
+        waveform = audio
+    else:
+        waveform = load_audio(audio)
+    if waveform.num_samples == 0:
+        raise AudioError(f"{getattr(waveform, 'source', 'the audio')} has no samples; use a recording with sound in it")
+    return waveform
+
+
+def _input_paths(**values: Any) -> dict[str, Path]:
+    names = {"portrait": "portrait", "audio": "audio", "face_landmarks": "face-landmarks file",
+             "background": "background image"}
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, (str, os.PathLike)):
+            if key == "background" and isinstance(value, str) and not _looks_like_image_path(value):
+                continue
+            out[names[key]] = Path(value)
+    return out
+
+
+def _looks_like_image_path(value: str) -> bool:
+    return Path(value).suffix.lower() in _IMAGE_SUFFIXES or Path(value).is_file()
+
+
+def _check_background(background: Any) -> Any:
+    """None, a colour string/tuple (validated) or an RGB(A) array (images are loaded here)."""
+    if background is None:
+        return None
+    from renderer.warp import parse_color
+
+    from makeittalk.face import load_image
+
+    if isinstance(background, Path) or (isinstance(background, str) and _looks_like_image_path(background)):
+        return load_image(background, "RGBA")
+    if isinstance(background, (str, tuple, list)):
+        try:
+            parse_color(background if isinstance(background, str) else tuple(background))
+        except ValueError as exc:
+            raise MakeItTalkError(
+                f"background {background!r}: {exc}; pass a colour (#rrggbb, white, black, ...) or an image file"
+            ) from None
+        return background if isinstance(background, str) else tuple(background)
+    return load_image(background, "RGBA")
+
+
+def _as_sequence(landmarks: Any, prepared: PreparedPortrait):
+    from makeittalk.animation import LandmarkSequence
+
+    if not isinstance(landmarks, LandmarkSequence):
+        raise MakeItTalkError("landmarks= must be a LandmarkSequence (see TalkingHead.landmarks)")
+    if landmarks.image_size is not None and tuple(landmarks.image_size) != prepared.size:
+        w, h = landmarks.image_size
+        raise MakeItTalkError(
+            f"the landmarks are for a {w}x{h} image but the portrait is {prepared.size[0]}x{prepared.size[1]}; "
+            "predict them for this portrait (TalkingHead.landmarks) or pass the portrait they belong to"
+        )
+    return landmarks
+
+
+def _video_format(output: Path, video_format: str | None) -> str:
+    if video_format is None:
+        return "webm" if output.suffix.lower() == ".webm" else "mp4"
+    if video_format not in VIDEO_FORMATS:
+        raise MakeItTalkError(f"unknown video format {video_format!r}; choose {' or '.join(VIDEO_FORMATS)}")
+    return video_format
+
+
+# --------------------------------------------------------------------------------------------
+# frame sources
+
+
+class _WarpSource:
+    def __init__(self, prepared: PreparedPortrait, sequence: Any, size: tuple[int, int], background: Any,
+                 alpha: bool) -> None:
+        self.prepared = prepared
+        self.sequence = sequence
+        self.size = size
+        self.background = background
+        self.alpha = alpha
+        self._renderer = None
+
+    def __enter__(self) -> _WarpSource:
+        from renderer.warp import RenderConfig, RenderStyle, WarpRenderer
+
+        puppet = self.prepared.puppet
+        width, height = self.prepared.size
+        even = (width - width % 2, height - height % 2)
+        # The even version of the portrait's own size: render it 1:1 and drop the odd pixel.
+        self._render_size = (width, height) if self.size == even else self.size
+        config = RenderConfig(style=RenderStyle(self.prepared.style), premultiplied=not self.alpha)
+        self._renderer = WarpRenderer.from_puppet(puppet, config=config, size=self._render_size,
+                                                  background=self.background)
+        return self
+
+    def frames(self):
+        w, h = self.size
+        channels = 4 if self.alpha else 3
+        for landmarks in self.sequence.landmarks:
+            frame = self._renderer.render(landmarks)
+            yield frame[:h, :w, :channels]
+
+    def __exit__(self, *exc) -> None:
+        if self._renderer is not None:
+            self._renderer.release()
+            self._renderer = None
+
+
+class _TranslatorSource:
+    def __init__(self, head: TalkingHead, prepared: PreparedPortrait, sequence: Any, size: tuple[int, int],
+                 background: Any, alpha: bool, batch_size: int | None, precision: str = "auto") -> None:
+        self.head = head
+        self.precision = precision
+        self.prepared = prepared
+        self.sequence = sequence
+        self.size = size
+        self.background = background
+        self.alpha = alpha
+        self.batch_size = batch_size
+
+    def __enter__(self) -> _TranslatorSource:
+        from makeittalk.pipelines.translator_render import TranslatorRenderer
+
+        crop = self.prepared.face_crop(self.size, self.background)
+        self._renderer = TranslatorRenderer(self.head.translator, crop.portrait, None, crop=crop,
+                                            batch_size=self.batch_size, precision=self.precision)
+        return self
+
+    def frames(self):
+        width, height = self.prepared.size
+        landmarks = self.sequence.landmarks
+        if self.size != (width - width % 2, height - height % 2):
+            landmarks = _scale_points(landmarks, (width, height), self.size)
+        alpha = np.full(self.size[::-1] + (1,), 255, np.uint8) if self.alpha else None
+        for frame in self._renderer.render_sequence(landmarks):
+            yield frame if alpha is None else np.concatenate([frame, alpha], axis=2)
+
+    def __exit__(self, *exc) -> None:
+        self._renderer = None
+
+
+def _frame_source(head: TalkingHead, chosen: str, prepared: PreparedPortrait, sequence: Any,
+                  size: tuple[int, int], background: Any, fmt: str, batch_size: int | None,
+                  precision: str = "auto"):
+    alpha = fmt == "webm"
+    if chosen == "translator":
+        return _TranslatorSource(head, prepared, sequence, size, background, alpha, batch_size, precision)
+    return _WarpSource(prepared, sequence, size, background, alpha)
+
+
+# --------------------------------------------------------------------------------------------
+# writers
+
+
+def _open_writer(fmt: str, output: Path, waveform: Any, fps: float, overwrite: bool, preset: str):
+    from makeittalk.pipelines.video import VideoSettings, VideoWriter
+
+    if fmt == "webm":
+        return WebmWriter(output, audio_samples=waveform.samples, sample_rate=waveform.sample_rate, fps=fps,
+                          overwrite=overwrite)
+    return VideoWriter(output, audio_samples=waveform.samples, sample_rate=waveform.sample_rate,
+                       settings=VideoSettings(fps=fps, preset=preset), overwrite=overwrite)
+
+
+_VP9_STATUS: dict[str, bool] = {}
+
+
+def _require_vp9() -> None:
+    """--format webm needs libvpx-vp9 in the bundled ffmpeg: say so clearly when it is missing."""
+    from makeittalk.pipelines.video import ffmpeg_executable
+
+    exe = ffmpeg_executable()
+    if exe not in _VP9_STATUS:
+        try:
+            listing = subprocess.run([exe, "-hide_banner", "-encoders"], capture_output=True, text=True).stdout
+        except OSError:
+            listing = ""
+        _VP9_STATUS[exe] = "libvpx-vp9" in listing
+    if not _VP9_STATUS[exe]:
+        raise MakeItTalkError(
+            f"the ffmpeg in use ({exe}) has no VP9 encoder (libvpx-vp9), which --format webm needs; "
+            "write an mp4 instead, or point IMAGEIO_FFMPEG_EXE at an ffmpeg built with libvpx"
+        )
+
+
+class WebmWriter:
+    """RGBA frames + mono audio -> WebM (VP9 yuva420p with alpha + Opus), published atomically.
+
+    The same contract as VideoWriter: `write(frame)` streams (H, W, 4) uint8 straight-alpha
+    frames to ffmpeg; `close()` publishes, `abort()` leaves nothing behind.
+    """
+
+    def __init__(self, output: str | os.PathLike, *, audio_samples: np.ndarray | None, sample_rate: int = 16000,
+                 fps: float = 25.0, overwrite: bool = False, crf: int = 30) -> None:
+        from makeittalk.fileio import check_output_path
+
+        self.output = Path(output)
+        check_output_path(self.output, overwrite=overwrite)
+        self._overwrite = overwrite
+        self.fps = fps
+        self.crf = crf
+        self._audio = audio_samples
+        self._sample_rate = sample_rate
+        self._process: subprocess.Popen | None = None
+        self._workdir = tempfile.TemporaryDirectory(prefix="makeittalk-video-")
+        handle, partial = tempfile.mkstemp(prefix=f".{self.output.stem}.", suffix=".partial.webm",
+                                           dir=self.output.parent)
+        os.close(handle)
+        self._partial = Path(partial)
+        self._stderr = None
+        self.frames_written = 0
+        self.size: tuple[int, int] | None = None
+
+    def _start(self, width: int, height: int) -> None:
+        from makeittalk.pipelines.video import ffmpeg_executable, write_wav
+
+        command = [
+            ffmpeg_executable(), "-hide_banner", "-loglevel", "error", "-y",
+            "-f", "rawvideo", "-pix_fmt", "rgba", "-s", f"{width}x{height}", "-r", f"{self.fps}", "-i", "pipe:0",
+        ]
+        if self._audio is not None:
+            audio_path = Path(self._workdir.name) / "audio.wav"
+            write_wav(audio_path, self._audio, self._sample_rate)
+            command += ["-i", str(audio_path), "-c:a", "libopus", "-b:a", "96k"]
+        command += [
+            "-c:v", "libvpx-vp9", "-pix_fmt", "yuva420p", "-crf", str(self.crf), "-b:v", "0",
+            "-deadline", "good", "-cpu-used", "4", "-row-mt", "1", "-auto-alt-ref", "0",
+            "-f", "webm", str(self._partial),
+        ]
+        self._stderr = open(Path(self._workdir.name) / "ffmpeg.log", "w+b")
+        self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=self._stderr)
+        self.size = (width, height)
+
+    def write(self, frame: np.ndarray) -> None:
+        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 4:
+            raise ValueError(f"frames must be (H, W, 4) uint8 RGBA, got {frame.shape} {frame.dtype}")
+        height, width = frame.shape[:2]
+        if self._process is None:
+            if width % 2 or height % 2:
+                raise MakeItTalkError(f"frame size {width}x{height} must have even dimensions for yuva420p")
+            self._start(width, height)
+        elif (width, height) != self.size:
+            raise ValueError(f"frame size changed from {self.size} to {(width, height)}")
+        try:
+            self._process.stdin.write(np.ascontiguousarray(frame).tobytes())
+        except BrokenPipeError as exc:
+            raise MakeItTalkError(f"ffmpeg stopped while encoding {self.output}: {self._log()}") from exc
+        self.frames_written += 1
+
+    def _log(self) -> str:
+        self._stderr.seek(0)
+        return self._stderr.read().decode(errors="replace").strip() or "no message from ffmpeg"
+
+    def close(self) -> Path:
+        from makeittalk.fileio import current_umask, publish
+
+        if self._process is None:
+            raise MakeItTalkError(f"no frames were written to {self.output}")
+        self._process.stdin.close()
+        code = self._process.wait()
+        if code != 0:
+            message = self._log()
+            self.abort()
+            raise MakeItTalkError(f"ffmpeg failed to write {self.output} (exit code {code}): {message}")
+        try:
+            os.chmod(self._partial, 0o666 & ~current_umask())
+            publish(self._partial, self.output, overwrite=self._overwrite)
+        finally:
+            self.abort()
+        return self.output
+
+    def abort(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+        self._partial.unlink(missing_ok=True)
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+        self._workdir.cleanup()
