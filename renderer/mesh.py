@@ -170,7 +170,7 @@ def _insert_edge(points: np.ndarray, tris: list[list[int]], a: int, b: int, max_
     for _ in range(max_flips):
         if (min(a, b), max(a, b)) in _edge_set(np.asarray(tris)):
             return True
-        # Map each edge to the triangles that share it.
+        # Rebuilt after every flip: a flip changes which triangles own the edges around it.
         owners: dict[tuple[int, int], list[int]] = {}
         for ti, t in enumerate(tris):
             for i in range(3):

@@ -283,7 +283,7 @@ def eye_state(landmarks: np.ndarray, rest_landmarks: np.ndarray, eye: tuple[int,
     pts = np.asarray(landmarks, dtype=np.float64)[:, :2]
     rest = np.asarray(rest_landmarks, dtype=np.float64)[:, :2]
     idx = list(eye)
-    # Corners of this eye: first and fourth point of its ring.
+    # The corners anchor the eye's frame: they move with the head but not with the lids.
     c0, c1 = pts[idx[0]], pts[idx[3]]
     r0, r1 = rest[idx[0]], rest[idx[3]]
     z0, z1 = complex(*c0), complex(*c1)

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from makeittalk.errors import MakeItTalkError
+from makeittalk.fileio import normal_permissions, replace_folder
 from renderer.mesh import NUM_LANDMARKS, Mesh, MeshConfig
 
 PUPPET_FORMAT = "makeittalk-puppet"
@@ -223,7 +224,6 @@ class Puppet:
         """Write the puppet folder atomically; refuse to replace an existing one unless
         `overwrite` (and even then only a puppet folder, never an unrelated one)."""
         target = Path(path)
-        replacing = False
         if target.exists() or target.is_symlink():
             empty_dir = target.is_dir() and not target.is_symlink() and not any(target.iterdir())
             if not empty_dir:
@@ -234,30 +234,13 @@ class Puppet:
                         f"{target} exists and is not a puppet folder; refusing to replace it, "
                         "choose another output folder"
                     )
-                replacing = True
         parent = target.parent
         parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
         try:
-            # mkdtemp makes the folder private (0700); a puppet folder gets the usual mode.
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(staging, 0o777 & ~umask)
+            normal_permissions(staging)  # mkdtemp makes the folder private (0700)
             self._write_files(staging)
-            if replacing:
-                old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=parent))
-                os.rmdir(old)
-                os.rename(target, old)
-                try:
-                    os.rename(staging, target)
-                except OSError:
-                    os.rename(old, target)
-                    raise
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                if target.is_dir():
-                    target.rmdir()  # the empty folder the user made for it
-                os.rename(staging, target)
+            replace_folder(staging, target)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise

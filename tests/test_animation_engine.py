@@ -292,6 +292,18 @@ def test_config_validation():
     assert AnimationConfig(lip_scale=0.5).amp_lip == 1.0
 
 
+@pytest.mark.parametrize("seed", [-1, 2**32, 1.5])
+def test_seeds_numpy_refuses_are_a_clear_error(seed):
+    with pytest.raises(MakeItTalkError, match="seed must be a whole number from 0 to 4294967295"):
+        AnimationConfig(seed=seed)
+
+
+def test_largest_seed_works_in_both_modes(animator, face):
+    feats = synthetic_features(2.0)
+    for compat in (None, "original"):
+        animator.run(feats, face, AnimationConfig(seed=2**32 - 1, compat=compat))
+
+
 def test_pixel_face_gets_the_original_tweaks(animator, face):
     feats = synthetic_features(1.0)
     pixels = face.denormalize(face.q)

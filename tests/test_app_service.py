@@ -371,3 +371,18 @@ def test_cartoon_example_on_a_chosen_background(weights_home, monkeypatch, tmp_p
     frame = np.frombuffer(next(reader), np.uint8).reshape(meta["size"][1], meta["size"][0], 3)
     corner = frame[:20, :20].reshape(-1, 3).mean(0)
     assert abs(corner[0] - 0) < 12 and abs(corner[1] - 192) < 12 and abs(corner[2] - 0) < 12, corner
+
+
+def test_background_is_a_colour_or_an_uploaded_image_never_another_server_file(service, tmp_path):
+    assert service.check_background(None) is None and service.check_background("") is None
+    assert service.check_background("#00c000") == "#00c000"
+    assert service.check_background("white") == "white"
+    uploaded = service.gradio_dir / "upload" / "bg.png"
+    uploaded.parent.mkdir(parents=True)
+    Image.new("RGB", (8, 8), "red").save(uploaded)
+    assert service.check_background(str(uploaded)) == str(uploaded)
+    private = tmp_path / "private.png"  # beside the app's folder, not inside it
+    Image.new("RGB", (8, 8), "blue").save(private)
+    for value in (str(private), str(service.work_dir / ".." / "private.png"), "/etc/hostname", "not a colour"):
+        with pytest.raises(MakeItTalkError, match="colour .* or an image uploaded here"):
+            service.check_background(value)

@@ -188,3 +188,74 @@ def test_gender_ranges(ref: dict[str, np.ndarray]) -> None:
     assert male.onehot.shape == (287, 257)
     with pytest.raises(ValueError, match="gender"):
         compute_f0(ref["wav_norm"], "X")
+
+
+# ------------------------------------------------------------------------------------------
+# The RAPT worker processes
+
+
+def test_a_spare_worker_that_died_while_idle_is_replaced(ref: dict[str, np.ndarray]) -> None:
+    from makeittalk.audio.features import _rapt_runner
+
+    _rapt_runner.prewarm()
+    spare = _rapt_runner._spare
+    assert spare is not None
+    spare.kill()
+    spare.wait()
+    np.testing.assert_array_equal(compute_f0(ref["wav_norm"]).log_f0, ref["f0_rapt"])
+
+
+def test_a_worker_killed_mid_job_is_a_clear_error(ref: dict[str, np.ndarray], monkeypatch) -> None:
+    import subprocess
+
+    from makeittalk.audio.features import _RaptRunner
+    from makeittalk.errors import MakeItTalkError
+
+    runner = _RaptRunner()
+    real_spawn = runner._spawn
+    spawned: list[subprocess.Popen] = []
+
+    def spawn():
+        proc = real_spawn()
+        spawned.append(proc)
+        return proc
+
+    real_communicate = subprocess.Popen.communicate
+
+    def killed_communicate(self, input=None, timeout=None):
+        self.kill()  # as the kernel's OOM killer would
+        return real_communicate(self, timeout=timeout)
+
+    monkeypatch.setattr(runner, "_spawn", spawn)
+    with monkeypatch.context() as patch:
+        patch.setattr(subprocess.Popen, "communicate", killed_communicate)
+        with pytest.raises(MakeItTalkError, match="killed by signal 9"):
+            runner(np.zeros(20000, np.float32), 100, 600)
+    runner.close()
+    assert all(proc.poll() is not None for proc in spawned)  # nothing left running
+
+
+def test_an_interrupted_call_leaves_no_worker_running(monkeypatch) -> None:
+    import subprocess
+
+    from makeittalk.audio.features import _RaptRunner
+
+    runner = _RaptRunner()
+    started: list[subprocess.Popen] = []
+    real_spawn = runner._spawn
+
+    def spawn():
+        proc = real_spawn()
+        started.append(proc)
+        return proc
+
+    def interrupted(self, input=None, timeout=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "_spawn", spawn)
+    with monkeypatch.context() as patch:
+        patch.setattr(subprocess.Popen, "communicate", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            runner(np.zeros(20000, np.float32), 100, 600)
+    assert len(started) == 1 and started[0].poll() is not None
+    runner.close()

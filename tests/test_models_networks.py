@@ -74,7 +74,8 @@ def test_autovc_shapes_and_entry_points_agree():
         assert torch.equal(model.encode(mel, c_org), codes)
         assert torch.equal(model.convert(mel, c_org, c_trg, f0), postnet)
         single = model(mel[1:], c_org[1:], None, c_trg[1:], f0[1:])[1]
-    torch.testing.assert_close(single[0], postnet[1])  # batch rows are independent
+    # Batch rows are independent; batched LSTM/GEMM kernels sum in another order, hence the tolerance.
+    torch.testing.assert_close(single[0], postnet[1], atol=1e-4, rtol=1e-4)
 
 
 def test_autovc_codes_are_forward_end_and_backward_start_of_each_block():

@@ -228,6 +228,7 @@ def test_bad_options(with_weights, inputs, tmp_path, capsys):
     fails(capsys, render_args(inputs, tmp_path / "out.avi"), "must end in .mp4")
     fails(capsys, [str(inputs / "astronaut.png"), "-o", str(out)], "missing AUDIO")
     fails(capsys, render_args(inputs, out) + ["--shard", "1/2"], "--shard only applies to --batch")
+    fails(capsys, render_args(inputs, out) + ["--seed", "-1"], "seed must be a whole number from 0")
     assert list(tmp_path.iterdir()) == []
 
 

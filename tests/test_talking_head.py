@@ -296,3 +296,18 @@ def test_landmarks_for_another_image_size_are_refused(head, speech, tmp_path):
     with pytest.raises(MakeItTalkError, match="for a 128x128 image"):
         head.render(np.full((64, 64, 3), 200, np.uint8), speech, tmp_path / "x.mp4", face_landmarks=face,
                     landmarks=sequence)
+
+
+def test_landmarks_for_other_audio_are_refused(head, speech, tmp_path):
+    from makeittalk.animation import LandmarkSequence
+
+    face = _face_for(64)
+    sequence = LandmarkSequence(landmarks=np.repeat(face[None], 100, 0), fps=25, audio_seconds=4.0, image_size=(64, 64))
+    with pytest.raises(MakeItTalkError, match="made for 4.00 s of audio but the audio is 1.60 s"):
+        head.render(np.full((64, 64, 3), 200, np.uint8), speech, tmp_path / "x.mp4", face_landmarks=face,
+                    landmarks=sequence)
+    assert list(tmp_path.iterdir()) == []
+    fits = LandmarkSequence(landmarks=np.repeat(face[None], 33, 0), fps=25, audio_seconds=1.32, image_size=(64, 64))
+    result = head.render(np.full((64, 64, 3), 200, np.uint8), speech, tmp_path / "ok.mp4", face_landmarks=face,
+                         landmarks=fits)  # ends 0.28 s early, as compat="original" does: allowed
+    assert result.num_frames == 33

@@ -55,3 +55,50 @@ def test_odd_frame_size_is_a_clear_error(tmp_path):
     with pytest.raises(MakeItTalkError, match="even dimensions"):
         writer.write(np.zeros((33, 32, 3), np.uint8))
     writer.abort()
+
+
+def _has_vp9() -> bool:
+    import subprocess
+
+    from makeittalk.pipelines.video import ffmpeg_executable
+
+    listing = subprocess.run([ffmpeg_executable(), "-hide_banner", "-encoders"], capture_output=True, text=True).stdout
+    return "libvpx-vp9" in listing
+
+
+@pytest.mark.skipif(not _has_vp9(), reason="this ffmpeg has no libvpx-vp9")
+def test_vp9_codec_writes_webm_with_alpha_and_opus(tmp_path):
+    fps, seconds = 25.0, 1.0
+    out = tmp_path / "clip.webm"
+    settings = VideoSettings(fps=fps, codec="vp9")
+    assert (settings.crf, settings.audio_bitrate) == (30, "96k")  # VP9's own defaults, not H.264's
+    with VideoWriter(out, audio_samples=_tone(seconds), settings=settings) as writer:
+        with pytest.raises(ValueError, match="RGBA"):
+            writer.write(np.zeros((32, 48, 3), np.uint8))
+        for i in range(int(seconds * fps)):
+            frame = np.zeros((32, 48, 4), np.uint8)
+            frame[..., 3] = 128
+            frame[:, : i % 48, :3] = 200
+            writer.write(frame)
+    info = probe_video(out)
+    assert (info.video_codec, info.audio_codec) == ("vp9", "opus")
+    assert (info.width, info.height, info.num_frames) == (48, 32, 25)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.webm"]
+
+
+def test_codec_defaults_and_unknown_codec():
+    assert (VideoSettings().crf, VideoSettings().audio_bitrate) == (18, "128k")
+    assert VideoSettings(crf=23).crf == 23
+    with pytest.raises(MakeItTalkError, match="unknown video codec"):
+        VideoSettings(codec="av1")
+
+
+def test_ffmpeg_dying_is_a_clear_error_and_leaves_nothing(tmp_path):
+    out = tmp_path / "dies.mp4"
+    writer = VideoWriter(out, audio_samples=None, settings=VideoSettings(preset="ultrafast"))
+    writer.write(np.zeros((16, 16, 3), np.uint8))  # still in the pipe's buffer: close() flushes it
+    writer._process.kill()
+    writer._process.wait()
+    with pytest.raises(MakeItTalkError, match="ffmpeg failed"):
+        writer.close()
+    assert list(tmp_path.iterdir()) == []

@@ -107,6 +107,26 @@ def test_failed_write_leaves_nothing_behind(no_shipped, monkeypatch):
     assert list(user_weights_dir().iterdir()) == []
 
 
+def test_a_failed_replace_keeps_the_old_set(no_shipped, monkeypatch):
+    import os
+
+    first, _ = _tiny_set()
+    real_rename = os.rename
+
+    def rename(src, dst):
+        if Path(src).name.startswith(".tmp-mine-"):  # the finished new set moving into place
+            raise OSError(28, "No space left on device")
+        return real_rename(src, dst)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "rename", rename)
+        with pytest.raises(OSError, match="No space"):
+            _tiny_set(networks=("content_branch",), overwrite=True)
+    assert get_weight_set("mine").sha256 == first.sha256
+    load_network("speaker_branch", "mine")
+    assert [p.name for p in user_weights_dir().iterdir()] == ["mine"]
+
+
 @pytest.mark.parametrize("name", ["default", "../up", "", ".hidden", "a b"])
 def test_invalid_set_names(no_shipped, name):
     with pytest.raises(WeightsError, match="invalid weight-set name"):

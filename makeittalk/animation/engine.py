@@ -129,6 +129,10 @@ class AnimationConfig:
             raise MakeItTalkError(f"unknown compat mode {self.compat!r}: use 'original' or leave it unset")
         if not (isinstance(self.fps, (int, float)) and math.isfinite(self.fps) and self.fps > 0):
             raise MakeItTalkError(f"fps must be a positive number, got {self.fps!r}")
+        # Both blink schedules seed NumPy generators, which reject negative (and, for the
+        # original's RandomState, 2**32 and larger) seeds with a bare ValueError.
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or not 0 <= self.seed < 2**32:
+            raise MakeItTalkError(f"seed must be a whole number from 0 to {2**32 - 1}, got {self.seed!r}")
         for name in ("pose_scale", "lip_scale", "blink_rate"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):

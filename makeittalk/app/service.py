@@ -317,6 +317,29 @@ class AppService:
                              "it needs at least half a second of speech.")
         return waveform
 
+    def check_background(self, value: str | os.PathLike | None) -> str | None:
+        """A colour (#rrggbb or a name), or an image uploaded to this app; never any other file
+        on this computer: to a scripted client the page's colour field is free text, and a
+        server file used as a background would be sent back inside the video."""
+        if not value:
+            return None
+        from renderer.warp import parse_color
+
+        text = os.fspath(value)
+        try:
+            parse_color(text)
+            return text
+        except ValueError:
+            pass
+        try:
+            uploaded = Path(text).is_file() and Path(text).resolve().is_relative_to(self.work_dir.resolve())
+        except (OSError, ValueError):
+            uploaded = False
+        if not uploaded:
+            raise MakeItTalkError("The background must be a colour (#rrggbb) or an image uploaded here.")
+        self.check_file_size(text, "background image")
+        return text
+
     @staticmethod
     def _check_points(points: np.ndarray, rgba: np.ndarray) -> None:
         from makeittalk.face.topology import check_landmarks
@@ -456,6 +479,7 @@ class AppService:
         weights = self.resolve_weights(request.weights)  # the likeliest problem, and free to find
         rgba = self.load_portrait(request.portrait)
         waveform = self.load_audio(request.audio)
+        background = self.check_background(request.background)
         stem = safe_stem(request.puppet_name or display_name(request.portrait))
         folder = self.outputs_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
         folder.mkdir()
@@ -468,7 +492,6 @@ class AppService:
         del rgba  # the pipeline reads the file itself (EXIF, transparency)
         video = folder / f"{stem}_talking.mp4"
         landmarks_json = folder / f"{stem}_landmarks.json"
-        background = request.background or None
         with self.engine(weights) as engine:
             try:
                 result = engine.render(

@@ -213,6 +213,9 @@ class _RaptRunner:
         spare, self._spare = self._spare, None
         if spare is not None and self._owner_pid != os.getpid():
             return None
+        if spare is not None and spare.poll() is not None:
+            spare.communicate()  # it died while idle (killed, out of memory): reap it, start another
+            return None
         return spare
 
     def _spawn(self):
@@ -271,7 +274,13 @@ class _RaptRunner:
                         stacklevel=3,
                     )
                     return _rapt_in_process(x, lo, hi)
-            out, err = proc.communicate(input=payload)
+            try:
+                out, err = proc.communicate(input=payload)
+            except BaseException:
+                # Interrupted (Ctrl+C, or an error while piping): never leave the worker running.
+                proc.kill()
+                proc.wait()
+                raise
             try:
                 self._spare = self._spawn()  # warm up the next call's worker in the background
             except OSError:
@@ -279,6 +288,11 @@ class _RaptRunner:
         message = err.decode("utf-8", errors="replace").strip()
         if proc.returncode == 4:
             raise ValueError(message.removeprefix("VALUE: "))
+        if proc.returncode < 0:
+            raise MakeItTalkError(
+                f"the RAPT pitch-tracker process was killed by signal {-proc.returncode} while analysing the "
+                f"audio (out of memory?); free some memory and try again"
+            )
         if proc.returncode != 0:
             raise MakeItTalkError(
                 f"pysptk (the RAPT pitch tracker the original used) failed: "

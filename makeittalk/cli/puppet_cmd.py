@@ -197,6 +197,7 @@ def _show(args: argparse.Namespace) -> int:
 
     from PIL import Image
 
+    from makeittalk.fileio import atomic_output
     from renderer.puppet import Puppet
 
     puppet = Puppet.load(args.puppet)
@@ -215,7 +216,9 @@ def _show(args: argparse.Namespace) -> int:
         raise MakeItTalkError(f"{output}: use a .png, .jpg or .webp file name for the preview")
     output.parent.mkdir(parents=True, exist_ok=True)
     image = preview if output.suffix.lower() in (".png", ".webp") else preview.convert("RGB")
-    image.save(output)
+    # A preview is re-drawn as the puppet is edited, so an existing one is replaced.
+    with atomic_output(output, overwrite=True) as partial:
+        image.save(partial, format=Image.registered_extensions()[output.suffix.lower()])
     print(f"wrote {output} ({image.width}x{image.height})")
     return 0
 

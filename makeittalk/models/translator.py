@@ -70,7 +70,7 @@ class UNetLevel(nn.Module):
         self.down_conv = nn.Conv2d(cin, inner, 3, 2, 1, bias=False)
         self.down_norm = nn.BatchNorm2d(inner) if not (outermost or innermost) else None
         self.down_res = nn.Sequential(ResidualBlock(inner), ResidualBlock(inner))
-        # Below the innermost level the up path gets the skip concatenation (x, inner path).
+        # The innermost level has no skip connection below it, so its up path sees half the channels.
         self.up_conv = nn.Conv2d(inner if innermost else 2 * inner, outer, 3, 1, 1, bias=False)
         if not outermost:
             self.up_norm = nn.BatchNorm2d(outer)

@@ -566,6 +566,11 @@ class TalkingHead:
 
         if precision not in PRECISIONS:
             raise MakeItTalkError(f"unknown precision {precision!r}; choose {', '.join(PRECISIONS)}")
+        if landmarks is None:  # bad motion options fail now, not after the face and audio work
+            from makeittalk.animation.engine import AnimationConfig
+
+            AnimationConfig(fps=fps, seed=seed, still=still, pose_scale=pose_scale, lip_scale=lip_scale,
+                            blink=blink, blink_rate=blink_rate)
 
         tracker = ProgressTracker(progress)
         with self._render_lock:  # GL contexts and the networks' threads: one render at a time
@@ -580,7 +585,7 @@ class TalkingHead:
                                          pose_scale=pose_scale, lip_scale=lip_scale, blink=blink,
                                          blink_rate=blink_rate)
             else:
-                sequence = _as_sequence(landmarks, prepared)
+                sequence = _as_sequence(landmarks, prepared, waveform.seconds)
             out_size = output_size(prepared.size, size)
             if fmt == "mp4" and background is None and prepared.has_alpha:
                 background = "white"  # mp4 has no alpha: transparent puppets stand on white
@@ -805,7 +810,12 @@ def _check_background(background: Any) -> Any:
     return load_image(background, "RGBA")
 
 
-def _as_sequence(landmarks: Any, prepared: PreparedPortrait):
+# Given landmarks may end a little before the audio (compat="original" ends ~0.3 s early, a
+# .npy file knows its length only to a frame); more than this means they belong to other audio.
+_SYNC_TOLERANCE_S = 0.5
+
+
+def _as_sequence(landmarks: Any, prepared: PreparedPortrait, audio_seconds: float):
     from makeittalk.animation import LandmarkSequence
 
     if not isinstance(landmarks, LandmarkSequence):
@@ -815,6 +825,12 @@ def _as_sequence(landmarks: Any, prepared: PreparedPortrait):
         raise MakeItTalkError(
             f"the landmarks are for a {w}x{h} image but the portrait is {prepared.size[0]}x{prepared.size[1]}; "
             "predict them for this portrait (TalkingHead.landmarks) or pass the portrait they belong to"
+        )
+    if abs(landmarks.audio_seconds - audio_seconds) > _SYNC_TOLERANCE_S:
+        raise MakeItTalkError(
+            f"the landmarks were made for {landmarks.audio_seconds:.2f} s of audio but the audio is "
+            f"{audio_seconds:.2f} s long, so the video would drift out of sync; predict them for this audio "
+            "(TalkingHead.landmarks) or pass the audio they belong to"
         )
     return landmarks
 
@@ -916,11 +932,9 @@ def _frame_source(head: TalkingHead, chosen: str, prepared: PreparedPortrait, se
 def _open_writer(fmt: str, output: Path, waveform: Any, fps: float, overwrite: bool, preset: str):
     from makeittalk.pipelines.video import VideoSettings, VideoWriter
 
-    if fmt == "webm":
-        return WebmWriter(output, audio_samples=waveform.samples, sample_rate=waveform.sample_rate, fps=fps,
-                          overwrite=overwrite)
+    settings = VideoSettings(fps=fps, codec="vp9") if fmt == "webm" else VideoSettings(fps=fps, preset=preset)
     return VideoWriter(output, audio_samples=waveform.samples, sample_rate=waveform.sample_rate,
-                       settings=VideoSettings(fps=fps, preset=preset), overwrite=overwrite)
+                       settings=settings, overwrite=overwrite)
 
 
 _VP9_STATUS: dict[str, bool] = {}
@@ -942,100 +956,3 @@ def _require_vp9() -> None:
             f"the ffmpeg in use ({exe}) has no VP9 encoder (libvpx-vp9), which --format webm needs; "
             "write an mp4 instead, or point IMAGEIO_FFMPEG_EXE at an ffmpeg built with libvpx"
         )
-
-
-class WebmWriter:
-    """RGBA frames + mono audio -> WebM (VP9 yuva420p with alpha + Opus), published atomically.
-
-    The same contract as VideoWriter: `write(frame)` streams (H, W, 4) uint8 straight-alpha
-    frames to ffmpeg; `close()` publishes, `abort()` leaves nothing behind.
-    """
-
-    def __init__(self, output: str | os.PathLike, *, audio_samples: np.ndarray | None, sample_rate: int = 16000,
-                 fps: float = 25.0, overwrite: bool = False, crf: int = 30) -> None:
-        from makeittalk.fileio import check_output_path
-
-        self.output = Path(output)
-        check_output_path(self.output, overwrite=overwrite)
-        self._overwrite = overwrite
-        self.fps = fps
-        self.crf = crf
-        self._audio = audio_samples
-        self._sample_rate = sample_rate
-        self._process: subprocess.Popen | None = None
-        self._workdir = tempfile.TemporaryDirectory(prefix="makeittalk-video-")
-        handle, partial = tempfile.mkstemp(prefix=f".{self.output.stem}.", suffix=".partial.webm",
-                                           dir=self.output.parent)
-        os.close(handle)
-        self._partial = Path(partial)
-        self._stderr = None
-        self.frames_written = 0
-        self.size: tuple[int, int] | None = None
-
-    def _start(self, width: int, height: int) -> None:
-        from makeittalk.pipelines.video import ffmpeg_executable, write_wav
-
-        command = [
-            ffmpeg_executable(), "-hide_banner", "-loglevel", "error", "-y",
-            "-f", "rawvideo", "-pix_fmt", "rgba", "-s", f"{width}x{height}", "-r", f"{self.fps}", "-i", "pipe:0",
-        ]
-        if self._audio is not None:
-            audio_path = Path(self._workdir.name) / "audio.wav"
-            write_wav(audio_path, self._audio, self._sample_rate)
-            command += ["-i", str(audio_path), "-c:a", "libopus", "-b:a", "96k"]
-        command += [
-            "-c:v", "libvpx-vp9", "-pix_fmt", "yuva420p", "-crf", str(self.crf), "-b:v", "0",
-            "-deadline", "good", "-cpu-used", "4", "-row-mt", "1", "-auto-alt-ref", "0",
-            "-f", "webm", str(self._partial),
-        ]
-        self._stderr = open(Path(self._workdir.name) / "ffmpeg.log", "w+b")
-        self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=self._stderr)
-        self.size = (width, height)
-
-    def write(self, frame: np.ndarray) -> None:
-        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 4:
-            raise ValueError(f"frames must be (H, W, 4) uint8 RGBA, got {frame.shape} {frame.dtype}")
-        height, width = frame.shape[:2]
-        if self._process is None:
-            if width % 2 or height % 2:
-                raise MakeItTalkError(f"frame size {width}x{height} must have even dimensions for yuva420p")
-            self._start(width, height)
-        elif (width, height) != self.size:
-            raise ValueError(f"frame size changed from {self.size} to {(width, height)}")
-        try:
-            self._process.stdin.write(np.ascontiguousarray(frame).tobytes())
-        except BrokenPipeError as exc:
-            raise MakeItTalkError(f"ffmpeg stopped while encoding {self.output}: {self._log()}") from exc
-        self.frames_written += 1
-
-    def _log(self) -> str:
-        self._stderr.seek(0)
-        return self._stderr.read().decode(errors="replace").strip() or "no message from ffmpeg"
-
-    def close(self) -> Path:
-        from makeittalk.fileio import current_umask, publish
-
-        if self._process is None:
-            raise MakeItTalkError(f"no frames were written to {self.output}")
-        self._process.stdin.close()
-        code = self._process.wait()
-        if code != 0:
-            message = self._log()
-            self.abort()
-            raise MakeItTalkError(f"ffmpeg failed to write {self.output} (exit code {code}): {message}")
-        try:
-            os.chmod(self._partial, 0o666 & ~current_umask())
-            publish(self._partial, self.output, overwrite=self._overwrite)
-        finally:
-            self.abort()
-        return self.output
-
-    def abort(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.kill()
-            self._process.wait()
-        self._partial.unlink(missing_ok=True)
-        if self._stderr is not None:
-            self._stderr.close()
-            self._stderr = None
-        self._workdir.cleanup()

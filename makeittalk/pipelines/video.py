@@ -1,4 +1,5 @@
-"""Streaming H.264/AAC mp4 writer on top of the ffmpeg that imageio-ffmpeg ships.
+"""Streaming video writer (H.264/AAC mp4, or VP9/Opus WebM with alpha) on the ffmpeg that
+imageio-ffmpeg ships.
 
 Frames go straight to ffmpeg's stdin as they are rendered, so memory does not grow with
 video length. Output is written to a temporary file beside the target and renamed only when
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from makeittalk.errors import MakeItTalkError
-from makeittalk.fileio import current_umask, check_output_path, publish
+from makeittalk.fileio import check_output_path, new_partial, publish_partial
 
 
 def ffmpeg_executable() -> str:
@@ -36,17 +37,59 @@ def write_wav(path: Path, samples_int16: np.ndarray, sample_rate: int) -> None:
 
 @dataclass(frozen=True)
 class VideoSettings:
+    """Encoder settings. `codec` "h264" writes mp4 (H.264 yuv420p + AAC, RGB frames); "vp9"
+    writes WebM (VP9 yuva420p with alpha + Opus, RGBA frames). `crf` and `audio_bitrate` left
+    as None take the codec's default (the two codecs' CRF scales differ); `preset` is x264's."""
+
     fps: float = 25.0
-    crf: int = 18
+    crf: int | None = None
     preset: str = "medium"
-    audio_bitrate: str = "128k"
+    audio_bitrate: str | None = None
+    codec: str = "h264"
+
+    def __post_init__(self) -> None:
+        if self.codec not in _CODECS:
+            raise MakeItTalkError(f"unknown video codec {self.codec!r}; choose {' or '.join(_CODECS)}")
+        spec = _CODECS[self.codec]
+        if self.crf is None:
+            object.__setattr__(self, "crf", spec.crf)
+        if self.audio_bitrate is None:
+            object.__setattr__(self, "audio_bitrate", spec.audio_bitrate)
+
+
+@dataclass(frozen=True)
+class _Codec:
+    label: str
+    container: str
+    channels: int  # 3: rgb24 frames, 4: rgba frames
+    pixel_format: str  # what the encoder stores
+    audio_codec: str
+    crf: int
+    audio_bitrate: str
+
+    def video_args(self, settings: VideoSettings) -> list[str]:
+        if self.container == "webm":
+            # -b:v 0 makes -crf a constant-quality target; ffmpeg refuses alt-ref frames with alpha.
+            return ["-c:v", "libvpx-vp9", "-pix_fmt", self.pixel_format, "-crf", str(settings.crf), "-b:v", "0",
+                    "-deadline", "good", "-cpu-used", "4", "-row-mt", "1", "-auto-alt-ref", "0", "-f", "webm"]
+        return ["-c:v", "libx264", "-preset", settings.preset, "-crf", str(settings.crf),
+                "-pix_fmt", self.pixel_format, "-movflags", "+faststart", "-f", "mp4"]
+
+
+_CODECS = {
+    "h264": _Codec("H.264", "mp4", 3, "yuv420p", "aac", 18, "128k"),
+    "vp9": _Codec("VP9", "webm", 4, "yuva420p", "libopus", 30, "96k"),
+}
 
 
 class VideoWriter:
-    """Write RGB frames plus a mono int16 audio track to an mp4 (H.264 yuv420p + AAC).
+    """Write frames plus a mono int16 audio track to an mp4 (H.264 + AAC) or, with
+    `VideoSettings(codec="vp9")`, a WebM with alpha (VP9 + Opus).
 
-    Use as a context manager; `write(frame)` takes (H, W, 3) uint8 frames. The frame size is
-    fixed by the first frame and must have even dimensions (yuv420p needs them).
+    Use as a context manager; `write(frame)` takes (H, W, 3) uint8 RGB frames for H.264 and
+    (H, W, 4) uint8 straight-alpha RGBA frames for VP9. The frame size is fixed by the first
+    frame and must have even dimensions (4:2:0 chroma needs them). `close()` publishes the
+    file; `abort()` leaves nothing behind.
     """
 
     def __init__(
@@ -62,40 +105,40 @@ class VideoWriter:
         check_output_path(self.output, overwrite=overwrite)
         self._overwrite = overwrite
         self.settings = settings
+        self._codec = _CODECS[settings.codec]
         self._audio = audio_samples
         self._sample_rate = sample_rate
         self._process: subprocess.Popen | None = None
+        self._stderr = None
+        self._partial = new_partial(self.output, suffix=f".partial.{self._codec.container}")
         self._workdir = tempfile.TemporaryDirectory(prefix="makeittalk-video-")
-        # Same folder as the target so the final rename is atomic.
-        handle, partial = tempfile.mkstemp(prefix=f".{self.output.stem}.", suffix=".partial.mp4", dir=self.output.parent)
-        os.close(handle)
-        self._partial = Path(partial)
         self.frames_written = 0
         self.size: tuple[int, int] | None = None
 
     def _start(self, width: int, height: int) -> None:
+        codec = self._codec
         if width % 2 or height % 2:
-            raise MakeItTalkError(f"frame size {width}x{height} must have even dimensions for H.264 yuv420p")
+            raise MakeItTalkError(f"frame size {width}x{height} must have even dimensions for "
+                                  f"{codec.label} {codec.pixel_format}")
         command = [
             ffmpeg_executable(), "-hide_banner", "-loglevel", "error", "-y",
-            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
+            "-f", "rawvideo", "-pix_fmt", "rgb24" if codec.channels == 3 else "rgba", "-s", f"{width}x{height}",
             "-r", f"{self.settings.fps}", "-i", "pipe:0",
         ]
         if self._audio is not None:
             audio_path = Path(self._workdir.name) / "audio.wav"
             write_wav(audio_path, self._audio, self._sample_rate)
-            command += ["-i", str(audio_path), "-c:a", "aac", "-b:a", self.settings.audio_bitrate]
-        command += [
-            "-c:v", "libx264", "-preset", self.settings.preset, "-crf", str(self.settings.crf),
-            "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-f", "mp4", str(self._partial),
-        ]
+            command += ["-i", str(audio_path), "-c:a", codec.audio_codec, "-b:a", self.settings.audio_bitrate]
+        command += codec.video_args(self.settings) + [str(self._partial)]
         self._stderr = open(Path(self._workdir.name) / "ffmpeg.log", "w+b")
         self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=self._stderr)
         self.size = (width, height)
 
     def write(self, frame: np.ndarray) -> None:
-        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-            raise ValueError(f"frames must be (H, W, 3) uint8, got {frame.shape} {frame.dtype}")
+        channels = self._codec.channels
+        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != channels:
+            kind = "RGB" if channels == 3 else "RGBA"
+            raise ValueError(f"frames must be (H, W, {channels}) uint8 {kind}, got {frame.shape} {frame.dtype}")
         height, width = frame.shape[:2]
         if self._process is None:
             self._start(width, height)
@@ -114,15 +157,17 @@ class VideoWriter:
     def close(self) -> Path:
         if self._process is None:
             raise MakeItTalkError(f"no frames were written to {self.output}")
-        self._process.stdin.close()
+        try:
+            self._process.stdin.close()
+        except BrokenPipeError:
+            pass  # flushing the last frames failed because ffmpeg exited: its exit code says why
         code = self._process.wait()
         if code != 0:
             message = self._ffmpeg_log()
             self.abort()
             raise MakeItTalkError(f"ffmpeg failed to write {self.output} (exit code {code}): {message}")
         try:
-            os.chmod(self._partial, 0o666 & ~current_umask())  # mkstemp made it private; give it normal permissions
-            publish(self._partial, self.output, overwrite=self._overwrite)
+            publish_partial(self._partial, self.output, overwrite=self._overwrite)
         finally:
             self.abort()
         return self.output
@@ -132,10 +177,7 @@ class VideoWriter:
             self._process.kill()
             self._process.wait()
         self._partial.unlink(missing_ok=True)
-        self._cleanup()
-
-    def _cleanup(self) -> None:
-        if getattr(self, "_stderr", None) is not None:
+        if self._stderr is not None:
             self._stderr.close()
             self._stderr = None
         self._workdir.cleanup()

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from makeittalk.errors import MissingStageError, WeightsError
+from makeittalk.fileio import normal_permissions, replace_folder
 
 if TYPE_CHECKING:
     import torch
@@ -343,15 +344,6 @@ def check_new_set_name(name: str, overwrite: bool = False) -> Path:
     return folder
 
 
-def _normal_permissions(folder: Path) -> None:
-    """mkdtemp makes 0700 folders (and safetensors 0600 files); give the set the usual umask modes."""
-    umask = os.umask(0)
-    os.umask(umask)
-    folder.chmod(0o777 & ~umask)
-    for path in folder.rglob("*"):
-        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
-
-
 def write_weight_set(
     name: str,
     networks: Mapping[str, PretrainedMixin],
@@ -392,14 +384,9 @@ def write_weight_set(
         if extra:
             data.update(extra)
         (tmp / SET_FILE).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        _normal_permissions(tmp)
-        old = None
-        if final.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".old-{name}-", dir=root))
-            os.replace(final, old / name)
-        os.replace(tmp, final)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        # mkdtemp makes a 0700 folder and safetensors 0600 files; a set gets the usual modes.
+        normal_permissions(tmp, recursive=True)
+        replace_folder(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
