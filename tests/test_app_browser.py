@@ -132,13 +132,19 @@ def _result_text(page) -> str:
     return page.inner_text("#mit-result")
 
 
-def _wait_for_video(page, timeout_ms: int = 120_000) -> float:
+def _wait_for_video(page, timeout_ms: int = 240_000) -> float:
+    """Wait for a playable video; a render error in the page fails at once with its text."""
     page.wait_for_function(
         "(() => { const v = document.querySelector('#mit-video video');"
-        " return !!(v && v.src && v.readyState >= 1 && v.duration > 0); })()",
+        " if (v && v.src && v.readyState >= 1 && v.duration > 0) return true;"
+        " const r = document.querySelector('#mit-result');"
+        " return !!(r && /error|cannot|could not|failed/i.test(r.innerText)); })()",
         timeout=timeout_ms,
     )
-    return float(page.evaluate("document.querySelector('#mit-video video').duration"))
+    duration = page.evaluate("(() => { const v = document.querySelector('#mit-video video');"
+                             " return v && v.duration > 0 ? v.duration : 0; })()")
+    assert duration > 0, f"no video; the page says: {_result_text(page)!r}"
+    return float(duration)
 
 
 def _stage_seen(page, stages: set[str]) -> None:
