@@ -341,3 +341,12 @@ def test_partial_weight_set_names_the_missing_networks():
     message = str(info.value)
     assert "autovc" in message and "speaker_branch" in message and "content_branch," not in message
     assert "import-original" in message
+
+
+@pytest.mark.parametrize("fps", [0, -25, float("nan"), 1e308, 241])
+def test_unusable_frame_rates_are_refused(fps):
+    from makeittalk.animation.engine import AnimationConfig
+    from makeittalk.errors import MakeItTalkError
+
+    with pytest.raises(MakeItTalkError, match="fps must be"):
+        AnimationConfig(fps=fps)

@@ -76,6 +76,7 @@ LANDMARK_NETWORKS = ("autovc", "content_branch", "speaker_branch")
 
 WINDOW_FRAMES = 18
 SEGMENT_WINDOWS = 512  # the original's seg_bs and the speaker branch's PE capacity
+MAX_FPS = 240.0  # highest output frame rate accepted
 MIN_SEGMENT_WINDOWS = 10  # the original skips shorter trailing segments
 AUTOVC_CHUNK = 4096
 AUTOVC_PAD = 32
@@ -127,8 +128,10 @@ class AnimationConfig:
     def __post_init__(self) -> None:
         if self.compat not in COMPAT_MODES:
             raise MakeItTalkError(f"unknown compat mode {self.compat!r}: use 'original' or leave it unset")
-        if not (isinstance(self.fps, (int, float)) and math.isfinite(self.fps) and self.fps > 0):
-            raise MakeItTalkError(f"fps must be a positive number, got {self.fps!r}")
+        # Above the 62.5 fps the networks run at, frames are pure interpolation; 240 covers
+        # every real video rate while keeping a typo from asking for millions of frames.
+        if not (isinstance(self.fps, (int, float)) and math.isfinite(self.fps) and 0 < self.fps <= MAX_FPS):
+            raise MakeItTalkError(f"fps must be a number above 0 and at most {MAX_FPS:g}, got {self.fps!r}")
         # Both blink schedules seed NumPy generators, which reject negative (and, for the
         # original's RandomState, 2**32 and larger) seeds with a bare ValueError.
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or not 0 <= self.seed < 2**32:
