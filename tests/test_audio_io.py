@@ -284,3 +284,21 @@ def test_loading_never_writes_next_to_the_input(encoded: dict[str, Path]) -> Non
         load_audio(encoded[key])
     after = {p.name: (p.stat().st_mtime_ns, p.stat().st_size) for p in folder.iterdir()}
     assert after == before
+
+
+def test_max_seconds_refuses_long_audio_without_decoding_it_all(tmp_path):
+    """A length limit is enforced on the wav fast path and on ffmpeg-decoded formats alike."""
+    from makeittalk.audio import AudioTooLongError
+
+    rate = 16000
+    tone = (0.2 * 32767 * np.sin(2 * np.pi * 200 * np.arange(rate * 30) / rate)).astype(np.int16)
+    wav = tmp_path / "long.wav"
+    sf.write(str(wav), tone, rate, subtype="PCM_16")
+    mp3 = tmp_path / "long.mp3"
+    subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-i", str(wav), str(mp3)], check=True)
+    for path in (wav, mp3):
+        with pytest.raises(AudioTooLongError, match="longer than 10 s"):
+            load_audio(path, max_seconds=10)
+        assert load_audio(path, max_seconds=60).seconds == pytest.approx(30, abs=0.1)
+    with pytest.raises(AudioTooLongError):
+        load_audio((tone, rate), max_seconds=5)

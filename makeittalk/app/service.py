@@ -302,16 +302,17 @@ class AppService:
             raise AudioError("Add speech first: upload an audio file, record one with the microphone, "
                              "or pick one of the examples.")
         self.check_file_size(path, "audio file")
-        from makeittalk.audio import load_audio
+        from makeittalk.audio import AudioTooLongError, load_audio
 
+        limit = self.config.max_audio_seconds
         try:
-            waveform = load_audio(path)
+            waveform = load_audio(path, max_seconds=limit)
+        except AudioTooLongError:
+            raise AudioError(f"The audio {display_name(path)} is longer than {limit:g} s, the most this app "
+                             "accepts. Trim it and upload it again.") from None
         except MakeItTalkError as exc:
             raise AudioError(f"The audio {display_name(path)} cannot be used: {_strip_path(str(exc), path)}") from None
         seconds = waveform.seconds
-        if seconds > self.config.max_audio_seconds:
-            raise AudioError(f"The audio {display_name(path)} is {seconds:.1f} s long; this app accepts up to "
-                             f"{self.config.max_audio_seconds:g} s. Trim it and upload it again.")
         if seconds < 0.5 or not np.any(waveform.samples):
             raise AudioError(f"The audio {display_name(path)} is {'silent' if seconds >= 0.5 else f'only {seconds:.2f} s long'}; "
                              "it needs at least half a second of speech.")

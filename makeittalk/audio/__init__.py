@@ -13,13 +13,14 @@ from makeittalk.audio.features import (
     prewarm_rapt,
 )
 from makeittalk.audio.frontend import AudioFeatures, extract_features
-from makeittalk.audio.io import SAMPLE_RATE, Waveform, load_audio
+from makeittalk.audio.io import SAMPLE_RATE, AudioTooLongError, Waveform, load_audio
 from makeittalk.audio.loudness import LoudnessNormalization, normalize_loudness, normalize_loudness_detailed
 from makeittalk.audio.speaker import SpeakerEmbedding, SpeakerEncoder
 
 __all__ = [
     "SAMPLE_RATE",
     "AudioFeatures",
+    "AudioTooLongError",
     "F0Features",
     "LoudnessNormalization",
     "SpeakerEmbedding",

@@ -88,8 +88,11 @@ def ffmpeg_exe() -> str:
         raise AudioError(f"no ffmpeg binary found ({exc}); reinstall imageio-ffmpeg or set IMAGEIO_FFMPEG_EXE") from exc
 
 
-def load_audio(source: AudioSource) -> Waveform:
+def load_audio(source: AudioSource, *, max_seconds: float | None = None) -> Waveform:
     """Load `source` as mono 16 kHz int16.
+
+    `max_seconds` refuses longer audio with AudioTooLongError before it is decoded in full, so
+    a small, heavily compressed upload cannot expand into gigabytes of samples.
 
     `source` is a path (wav, flac, ogg, mp3, m4a, ... or a video file, whose first audio stream
     is used), a `(array, sample_rate)` tuple, or a `Waveform` (returned unchanged). Arrays may be
@@ -99,25 +102,37 @@ def load_audio(source: AudioSource) -> Waveform:
     Raises AudioError with a one-line message naming the input for every unusable input.
     """
     if isinstance(source, Waveform):
-        return source
+        return _check_length(source, max_seconds)
     if isinstance(source, tuple):
         if len(source) != 2:
             raise AudioError(
                 f"audio given as a tuple of {len(source)} items; pass (samples_array, sample_rate)"
             )
-        return _load_array(source[0], source[1])
+        return _check_length(_load_array(source[0], source[1]), max_seconds)
     if isinstance(source, (str, os.PathLike)):
-        return _load_path(Path(source))
+        return _check_length(_load_path(Path(source), max_seconds), max_seconds)
     raise AudioError(
         f"cannot load audio from a {type(source).__name__}; pass a file path or a (samples_array, sample_rate) tuple"
     )
+
+
+class AudioTooLongError(AudioError):
+    """Audio longer than a caller's limit (e.g. the web app's)."""
+
+
+def _check_length(waveform: Waveform, max_seconds: float | None) -> Waveform:
+    if max_seconds is not None and waveform.seconds > max_seconds:
+        raise AudioTooLongError(
+            f"{waveform.source} is longer than {max_seconds:g} s; trim it to at most {max_seconds:g} s"
+        )
+    return waveform
 
 
 # --------------------------------------------------------------------------------------------
 # Files
 
 
-def _load_path(path: Path) -> Waveform:
+def _load_path(path: Path, max_seconds: float | None = None) -> Waveform:
     name = str(path)
     if not path.exists():
         raise AudioError(f"audio file {name} does not exist; check the path")
@@ -134,15 +149,15 @@ def _load_path(path: Path) -> Waveform:
     if size == 0:
         raise AudioError(f"audio file {name} is empty (0 bytes); re-export or re-download it")
 
-    samples = _read_pcm16_wav_fast(path)
+    samples = _read_pcm16_wav_fast(path, max_seconds)
     if samples is None:
-        samples = _decode_with_ffmpeg(path)
+        samples = _decode_with_ffmpeg(path, max_seconds)
     if samples.size == 0:
         raise AudioError(f"audio file {name} contains no audio samples (0 s long); use a recording with sound in it")
     return Waveform(samples=samples, sample_rate=SAMPLE_RATE, source=name)
 
 
-def _read_pcm16_wav_fast(path: Path) -> np.ndarray | None:
+def _read_pcm16_wav_fast(path: Path, max_seconds: float | None = None) -> np.ndarray | None:
     """Read a 16 kHz mono PCM16 wav directly; None when the file needs ffmpeg.
 
     ffmpeg would pass such a file through untouched (checked in the tests), so this only saves
@@ -158,7 +173,11 @@ def _read_pcm16_wav_fast(path: Path) -> np.ndarray | None:
             info.format == "WAV" and info.subtype == "PCM_16" and info.channels == 1 and info.samplerate == SAMPLE_RATE
         ):
             return None
+        if max_seconds is not None and info.frames > max_seconds * SAMPLE_RATE:
+            raise AudioTooLongError(f"{path} is longer than {max_seconds:g} s; trim it to at most {max_seconds:g} s")
         data, _ = sf.read(str(path), dtype="int16", always_2d=False)
+    except AudioTooLongError:
+        raise
     except Exception:
         # Anything odd (unusual header, truncated data, soundfile missing): let ffmpeg decide
         # and produce the error message.
@@ -166,7 +185,7 @@ def _read_pcm16_wav_fast(path: Path) -> np.ndarray | None:
     return np.ascontiguousarray(data, dtype=np.int16).reshape(-1)
 
 
-def _decode_with_ffmpeg(path: Path) -> np.ndarray:
+def _decode_with_ffmpeg(path: Path, max_seconds: float | None = None) -> np.ndarray:
     name = str(path)
     exe = ffmpeg_exe()
     cmd = [
@@ -180,8 +199,11 @@ def _decode_with_ffmpeg(path: Path) -> np.ndarray:
         "-ac", "1",
         "-ar", str(SAMPLE_RATE),  # the resampling step of the original (`ffmpeg -ar 16000`)
         "-f", "s16le", "-acodec", "pcm_s16le",
-        "pipe:1",
     ]  # fmt: skip
+    if max_seconds is not None:
+        # Decode just past the limit: enough to tell "too long" without holding the whole file.
+        cmd += ["-t", f"{max_seconds + 1.0:.3f}"]
+    cmd.append("pipe:1")
     try:
         proc = subprocess.run(cmd, capture_output=True, check=False)
     except OSError as exc:  # pragma: no cover - broken ffmpeg binary
