@@ -47,8 +47,3 @@ def test_outputs_are_never_overwritten_and_bad_inputs_fail_cleanly(reference_dir
     err = capsys.readouterr().err
     assert str(not_audio) in err and "Traceback" not in err
     assert not (tmp_path / "x.npz").exists()
-
-
-def test_prepare_is_reported_as_not_available(capsys):
-    assert main(["data", "prepare", "somewhere"]) == 2
-    assert "not available" in capsys.readouterr().err

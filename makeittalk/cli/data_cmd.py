@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from makeittalk.cli.common import NotAvailableYet, add_command, eprint
+from makeittalk.cli.common import add_command, eprint
 
 
 def register(subparsers) -> None:
@@ -16,11 +16,12 @@ def register(subparsers) -> None:
         summary="Extract audio features and face landmarks; prepare training datasets.",
         description="""
         Inspect what the networks see: the audio front end (mel, F0, speaker embeddings) of a
-        recording, and the 68 face landmarks of a portrait. 'data prepare' (building training
-        datasets) is not available in this version yet.""",
+        recording, and the 68 face landmarks of a portrait; 'data prepare' builds a training
+        dataset from a folder of videos and recordings.""",
         examples=[
             "makeittalk data features speech.mp3 -o speech_features.npz",
             "makeittalk data face portrait.jpg -o portrait_landmarks.json",
+            "makeittalk data prepare my_videos/ -o my_dataset/ --workers 4",
         ],
     )
     actions = parser.add_subparsers(dest="data_action", metavar="ACTION", required=True)
@@ -53,8 +54,30 @@ def register(subparsers) -> None:
     face.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     face.set_defaults(func=run_face)
 
-    prepare = actions.add_parser("prepare", help="build a training dataset (not available yet)")
-    prepare.add_argument("rest", nargs="*")
+    prepare = add_command(
+        actions, "prepare", summary="build a training dataset from videos and recordings",
+        description="Turn the videos (with 68-point landmarks for every frame, resampled to the mel "
+                    "rate of 62.5 fps), mouth-keypoint segments and speech recordings under INPUT into "
+                    "a training dataset: DATASET_DIR/dataset.json, clips.jsonl and clips/<id>.npz "
+                    "(mel, F0 bins, speaker embeddings, landmarks and masks). Already prepared clips "
+                    "are skipped, so an interrupted run can be resumed; inputs that fail are "
+                    "reported and skipped. The input folder is never written to.",
+        examples=["makeittalk data prepare my_videos/ -o my_dataset/ --workers 4",
+                  "makeittalk data prepare recordings/ -o speech_set/ --speakers speakers.csv"],
+    )
+    prepare.add_argument("input", type=Path, metavar="VIDEOS_OR_AUDIO_DIR")
+    prepare.add_argument("-o", "--output", type=Path, required=True, metavar="DATASET_DIR",
+                         help="dataset folder (created; reused to resume)")
+    prepare.add_argument("--workers", type=int, default=1, help="parallel worker processes (default 1)")
+    prepare.add_argument("--overwrite", action="store_true", help="prepare clips again even if present")
+    prepare.add_argument("--speakers", type=Path, default=None, metavar="CSV",
+                         help="CSV with 'clip' and 'speaker' columns (overrides the folder layout "
+                              "and the dataset's own utterances.tsv / index.tsv)")
+    prepare.add_argument("--val-fraction", type=float, default=0.1,
+                         help="share of speakers (by hash of the speaker id) in the val split (default 0.1)")
+    prepare.add_argument("--detector", choices=["auto", "dlib", "face-alignment"], default="auto",
+                         help="face detector for videos without a <clip>.landmarks.npz")
+    prepare.add_argument("--device", default="cpu", help="device for the speaker encoder (default cpu)")
     prepare.set_defaults(func=run_prepare)
 
 
@@ -112,5 +135,17 @@ def run_face(args: argparse.Namespace) -> int:
 
 
 def run_prepare(args: argparse.Namespace) -> int:
-    raise NotAvailableYet("'makeittalk data prepare' is not available in this version yet "
-                          "(planned with the training pipelines); see README.md, 'Status'")
+    from makeittalk.datasets import prepare_dataset
+
+    if not 0.0 <= args.val_fraction <= 1.0:
+        eprint("error: --val-fraction must lie between 0 and 1")
+        return 2
+    report = prepare_dataset(args.input, args.output, workers=args.workers, overwrite=args.overwrite,
+                             speakers_csv=args.speakers, val_fraction=args.val_fraction,
+                             device=args.device, detector=args.detector, log=eprint)
+    eprint(f"prepared {len(report.prepared)}, already there {len(report.skipped_existing)}, "
+           f"failed {len(report.failed)}; {report.total_clips} clip(s) in {args.output} "
+           f"({report.seconds:.1f} s)")
+    for source, reason in report.failed:
+        eprint(f"  failed: {source}: {reason}")
+    return 0 if report.ok else 1
