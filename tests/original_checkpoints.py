@@ -216,3 +216,30 @@ def folder_with(dest: Path, *files: Path) -> Path:
     for f in files:
         (dest / f.name).symlink_to(f)
     return dest
+
+
+LANDMARK_NETWORKS = ("autovc", "content_branch", "speaker_branch")
+
+
+def weights_home_with_rule_filled_set(
+    reference_dir: Path,
+    tmp_path_factory,
+    set_name: str,
+    *,
+    with_translator: bool = False,
+) -> Path:
+    """A fresh $MAKEITTALK_HOME holding `set_name`: rule-filled original checkpoints imported
+    through the user's import path (the landmark networks, plus the translator if asked)."""
+    import pytest
+
+    from makeittalk.weights.original import import_original
+
+    home = tmp_path_factory.mktemp(f"home_{set_name}")
+    files = [cached_original_checkpoint(reference_dir, network) for network in LANDMARK_NETWORKS]
+    if with_translator:
+        files.append(cached_original_checkpoint(reference_dir, "translator", ["no_opt"]))
+    folder = folder_with(tmp_path_factory.mktemp(f"ckpts_{set_name}"), *files)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MAKEITTALK_HOME", str(home))
+        import_original(folder, set_name)
+    return home

@@ -20,7 +20,7 @@ from makeittalk.pipelines.batch import (
     select_shard,
     summary_table,
 )
-from original_checkpoints import cached_original_checkpoint, folder_with
+from original_checkpoints import weights_home_with_rule_filled_set
 
 SET_NAME = "rulefilled-batch"
 
@@ -161,15 +161,7 @@ def test_interrupt_stops_the_batch_after_reporting(tmp_path):
 
 @pytest.fixture(scope="module")
 def weights_home(reference_dir, tmp_path_factory) -> Path:
-    from makeittalk.weights.original import import_original
-
-    home = tmp_path_factory.mktemp("home_batch")
-    files = [cached_original_checkpoint(reference_dir, n) for n in ("autovc", "content_branch", "speaker_branch")]
-    folder = folder_with(tmp_path_factory.mktemp("ckpts_batch"), *files)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MAKEITTALK_HOME", str(home))
-        import_original(folder, SET_NAME)
-    return home
+    return weights_home_with_rule_filled_set(reference_dir, tmp_path_factory, SET_NAME)
 
 
 def test_batch_cli_end_to_end(weights_home, tmp_path, monkeypatch, capsys):

@@ -16,7 +16,7 @@ import pytest
 from makeittalk.cli.main import main as cli_main
 from makeittalk.pipelines.talking_head import TalkingHead
 from makeittalk.pipelines.video import ffmpeg_executable, probe_video
-from original_checkpoints import cached_original_checkpoint, folder_with
+from original_checkpoints import weights_home_with_rule_filled_set
 
 pytestmark = pytest.mark.slow
 
@@ -26,16 +26,7 @@ SECONDS = 1.2
 
 @pytest.fixture(scope="module")
 def weights_home(reference_dir, tmp_path_factory) -> Path:
-    from makeittalk.weights.original import import_original
-
-    home = tmp_path_factory.mktemp("home_translator")
-    files = [cached_original_checkpoint(reference_dir, n) for n in ("autovc", "content_branch", "speaker_branch")]
-    files.append(cached_original_checkpoint(reference_dir, "translator", ["no_opt"]))
-    folder = folder_with(tmp_path_factory.mktemp("ckpts_translator"), *files)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MAKEITTALK_HOME", str(home))
-        import_original(folder, SET_NAME)
-    return home
+    return weights_home_with_rule_filled_set(reference_dir, tmp_path_factory, SET_NAME, with_translator=True)
 
 
 @pytest.fixture(autouse=True)

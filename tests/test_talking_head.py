@@ -14,7 +14,7 @@ from makeittalk.errors import MakeItTalkError
 from makeittalk.pipelines.progress import STAGES, JsonProgress, ProgressEvent
 from makeittalk.pipelines.talking_head import RenderResult, TalkingHead, output_size, parse_size
 from makeittalk.pipelines.video import probe_video
-from original_checkpoints import cached_original_checkpoint, folder_with
+from original_checkpoints import weights_home_with_rule_filled_set
 
 SET_NAME = "rulefilled-th"
 SECONDS = 1.6
@@ -22,15 +22,7 @@ SECONDS = 1.6
 
 @pytest.fixture(scope="module")
 def weights_home(reference_dir, tmp_path_factory) -> Path:
-    from makeittalk.weights.original import import_original
-
-    home = tmp_path_factory.mktemp("home_th")
-    files = [cached_original_checkpoint(reference_dir, n) for n in ("autovc", "content_branch", "speaker_branch")]
-    folder = folder_with(tmp_path_factory.mktemp("ckpts_th"), *files)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MAKEITTALK_HOME", str(home))
-        import_original(folder, SET_NAME)
-    return home
+    return weights_home_with_rule_filled_set(reference_dir, tmp_path_factory, SET_NAME)
 
 
 @pytest.fixture(autouse=True)
