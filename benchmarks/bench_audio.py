@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
@@ -20,32 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_SPEECH_DIR = (
-    Path(os.environ.get("MAKEITTALK_SHARED", REPO_ROOT.parent / "shared")) / "data" / "speech" / "librispeech" / "wav"
-)
+from common import build_clip
 
-
-def build_clip(seconds: float, out_path: Path, speech_dir: Path = DEFAULT_SPEECH_DIR) -> Path:
-    """Concatenate LibriSpeech utterances (sorted by name) into one `seconds`-long 16 kHz wav."""
-    import soundfile as sf
-
-    files = sorted(speech_dir.glob("*.wav"))
-    if not files:
-        raise SystemExit(f"no wavs in {speech_dir}; pass an audio file instead")
-    needed = int(seconds * 16000)
-    parts, total = [], 0
-    for path in files:
-        data, sr = sf.read(str(path), dtype="int16")
-        if sr != 16000 or data.ndim != 1:
-            continue
-        parts.append(data)
-        total += len(data)
-        if total >= needed:
-            break
-    clip = np.concatenate(parts)[:needed]
-    sf.write(str(out_path), clip, 16000, subtype="PCM_16")
-    return out_path
 
 
 def _timed(stages: dict[str, float], name: str, fn, *args, **kwargs):

@@ -31,44 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("MAKEITTALK_SHARED", REPO_ROOT.parent / "shared"))
-SPEECH_DIR = SHARED / "data" / "speech" / "librispeech" / "wav"
-REFERENCE_DIR = SHARED / "reference" / "makeittalk"
+from common import build_clip, install_rule_filled_weights
+
 SET_NAME = "bench-rulefilled"
-
-
-def build_clip(seconds: float, out_path: Path) -> Path:
-    """Concatenate LibriSpeech utterances (sorted by name) into one `seconds`-long wav."""
-    import soundfile as sf
-
-    needed = int(seconds * 16000)
-    parts, total = [], 0
-    for path in sorted(SPEECH_DIR.glob("*.wav")):
-        data, rate = sf.read(str(path), dtype="int16")
-        if rate != 16000 or data.ndim != 1:
-            continue
-        parts.append(data)
-        total += len(data)
-        if total >= needed:
-            break
-    if total < needed:
-        raise SystemExit(f"only {total / 16000:.0f} s of speech in {SPEECH_DIR}; ask for less")
-    sf.write(str(out_path), np.concatenate(parts)[:needed], 16000, subtype="PCM_16")
-    return out_path
-
-
-def install_rule_filled_weights(home: Path) -> None:
-    sys.path.insert(0, str(REPO_ROOT / "tests"))
-    from original_checkpoints import write_original_checkpoint
-
-    from makeittalk.weights.original import import_original
-
-    ckpts = home / "ckpts"
-    for name in ("ckpt_autovc", "ckpt_content_branch", "ckpt_speaker_branch"):
-        write_original_checkpoint(REFERENCE_DIR / f"{name}.manifest.json", ckpts / f"{name}.pth")
-    os.environ["MAKEITTALK_HOME"] = str(home)
-    import_original(ckpts, SET_NAME, overwrite=True)
 
 
 def child(args: argparse.Namespace) -> None:
@@ -123,7 +88,7 @@ def main() -> None:
         env = dict(os.environ)
         weights = args.weights
         if weights is None:
-            install_rule_filled_weights(tmp_path / "home")
+            install_rule_filled_weights(tmp_path / "home", SET_NAME)
             env["MAKEITTALK_HOME"] = str(tmp_path / "home")
             weights = SET_NAME
         for seconds in args.seconds:

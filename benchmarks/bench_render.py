@@ -37,52 +37,9 @@ from pathlib import Path
 
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("MAKEITTALK_SHARED", REPO_ROOT.parent / "shared"))
-SPEECH_DIR = SHARED / "data" / "speech" / "librispeech" / "wav"
-REFERENCE_DIR = SHARED / "reference" / "makeittalk"
+from common import build_clip, install_rule_filled_weights
+
 SET_NAME = "bench-render-rulefilled"
-
-
-def build_clip(seconds: float, out_path: Path) -> Path:
-    """`seconds` of speech: LibriSpeech utterances in name order, or the demo clip repeated."""
-    import soundfile as sf
-
-    needed = int(seconds * 16000)
-    parts, total = [], 0
-    for path in sorted(SPEECH_DIR.glob("*.wav")) if SPEECH_DIR.is_dir() else []:
-        data, rate = sf.read(str(path), dtype="int16")
-        if rate != 16000 or data.ndim != 1:
-            continue
-        parts.append(data)
-        total += len(data)
-        if total >= needed:
-            break
-    if total < needed:
-        from makeittalk.audio import load_audio
-        from makeittalk.pipelines.demo import demo_speech_path
-
-        demo = load_audio(demo_speech_path()).samples
-        while total < needed:
-            parts.append(demo)
-            total += len(demo)
-    sf.write(str(out_path), np.concatenate(parts)[:needed], 16000, subtype="PCM_16")
-    return out_path
-
-
-def install_rule_filled_weights(home: Path, translator: bool) -> None:
-    sys.path.insert(0, str(REPO_ROOT / "tests"))
-    from original_checkpoints import write_original_checkpoint
-
-    from makeittalk.weights.original import import_original
-
-    ckpts = home / "ckpts"
-    names = ["ckpt_autovc", "ckpt_content_branch", "ckpt_speaker_branch"] + (["ckpt_116_i2i_comb"] if translator else [])
-    for name in names:
-        variants = ["no_opt"] if name == "ckpt_116_i2i_comb" else []
-        write_original_checkpoint(REFERENCE_DIR / f"{name}.manifest.json", ckpts / f"{name}.pth", variants)
-    os.environ["MAKEITTALK_HOME"] = str(home)
-    import_original(ckpts, SET_NAME, overwrite=True)
 
 
 def _tree_rss_mb(pid: int) -> float:
@@ -177,7 +134,7 @@ def main() -> None:
         env = dict(os.environ)
         weights = args.weights
         if weights is None:
-            install_rule_filled_weights(tmp_path / "home", translator="translator" in args.renderers)
+            install_rule_filled_weights(tmp_path / "home", SET_NAME, translator="translator" in args.renderers)
             env["MAKEITTALK_HOME"] = str(tmp_path / "home")
             weights = SET_NAME
         portrait = tmp_path / "astronaut.png"
