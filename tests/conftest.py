@@ -46,3 +46,21 @@ def _isolated_weights_home(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("makeittalk_home")
     monkeypatch.setenv("MAKEITTALK_HOME", str(home))
     yield home
+
+
+@pytest.fixture(scope="module")
+def ctx():
+    """One headless moderngl context per test module (creating one costs ~50 ms on llvmpipe)."""
+    from renderer import create_context
+
+    context = create_context()
+    yield context
+    context.release()
+
+
+@pytest.fixture(scope="module")
+def toon():
+    """The project's drawn cartoon face (256 px, transparent background) with known landmarks."""
+    from renderer.synthetic import draw_cartoon_face
+
+    return draw_cartoon_face(256, transparent=True)

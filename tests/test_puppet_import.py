@@ -21,7 +21,7 @@ from PIL import Image
 from makeittalk.cli.main import main
 from makeittalk.face import close_mouth
 from makeittalk.resources import standard_face
-from renderer import Puppet, PuppetError, RenderConfig, WarpRenderer, create_context
+from renderer import Puppet, PuppetError, RenderConfig, WarpRenderer
 from renderer.mesh import INNER_LIP, KIND_BORDER, NUM_LANDMARKS
 from renderer.original import BORDER_8, BORDER_12, import_original_puppet, original_border_points
 from renderer.synthetic import draw_cartoon_face, open_mouth
@@ -132,13 +132,6 @@ def _gradient(size=(WIDTH, HEIGHT)) -> np.ndarray:
 @pytest.fixture(scope="module")
 def cartoon():
     return _cartoon()
-
-
-@pytest.fixture(scope="module")
-def ctx():
-    context = create_context()
-    yield context
-    context.release()
 
 
 def run(capsys, *args) -> tuple[int, str, str]:

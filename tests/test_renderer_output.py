@@ -14,25 +14,13 @@ import pytest
 from PIL import Image
 from skimage.data import astronaut
 
-from renderer import RenderConfig, WarpRenderer, create_context
+from renderer import RenderConfig, WarpRenderer
 from renderer.mouth import linear_to_srgb, srgb_to_linear
 from renderer.synthetic import close_eyes, draw_cartoon_face, move_head, open_mouth, talking_motion
 from test_renderer_mesh import ASTRONAUT_LANDMARKS
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts" / "renderer"
-
-
-@pytest.fixture(scope="module")
-def ctx():
-    context = create_context()
-    yield context
-    context.release()
-
-
-@pytest.fixture(scope="module")
-def toon():
-    return draw_cartoon_face(256, transparent=True)
 
 
 def _poses(lm: np.ndarray) -> dict[str, np.ndarray]:

@@ -11,23 +11,11 @@ import pytest
 from PIL import Image, ImageDraw
 from skimage.data import astronaut
 
-from renderer import RenderConfig, WarpRenderer, create_context
+from renderer import RenderConfig, WarpRenderer
 from renderer.mesh import INNER_LIP, LEFT_EYE, RIGHT_EYE
 from renderer.mouth import MouthConfig
 from renderer.synthetic import IRIS, SKIN, close_eyes, draw_cartoon_face, move_head, open_mouth, talking_motion
 from test_renderer_mesh import ASTRONAUT_LANDMARKS
-
-
-@pytest.fixture(scope="module")
-def ctx():
-    context = create_context()
-    yield context
-    context.release()
-
-
-@pytest.fixture(scope="module")
-def toon():
-    return draw_cartoon_face(256, transparent=True)
 
 
 @pytest.fixture(scope="module")
