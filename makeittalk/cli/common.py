@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 import textwrap
 
@@ -19,8 +20,12 @@ def add_command(
     summary: str,
     description: str,
     examples: list[str],
+    notes: str = "",
 ) -> argparse.ArgumentParser:
+    """Add a (sub)command whose --help ends with its examples (and optional notes)."""
     epilog = "examples:\n" + "\n".join(f"  {line}" for line in examples)
+    if notes:
+        epilog += "\n\n" + inspect.cleandoc(notes)
     parser = subparsers.add_parser(
         name,
         help=summary,

@@ -30,18 +30,17 @@ def register(subparsers) -> None:
     )
     actions = parser.add_subparsers(dest="puppet_action", metavar="ACTION")
 
-    create = actions.add_parser(
+    create = add_command(
+        actions,
         "create",
-        help="make a puppet folder from an image",
+        summary="make a puppet folder from an image",
         description="Detect (or read) the 68 landmarks of IMAGE and write a puppet folder.",
-        epilog=(
-            "examples:\n"
-            "  makeittalk puppet create face.jpg -o puppets/face\n"
-            "  makeittalk puppet create toon.png -o puppets/toon --landmarks toon.json\n"
-            "\nLandmarks files: JSON (a list of 68 [x, y] points, or {\"landmarks\": [...]}) or\n"
-            "text with 68 lines 'x y', in pixels of IMAGE, iBUG-68 order."
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        examples=[
+            "makeittalk puppet create face.jpg -o puppets/face",
+            "makeittalk puppet create toon.png -o puppets/toon --landmarks toon.json",
+        ],
+        notes="""Landmarks files: JSON (a list of 68 [x, y] points, or {"landmarks": [...]}) or
+        text with 68 lines 'x y', in pixels of IMAGE, iBUG-68 order.""",
     )
     create.add_argument("image", metavar="IMAGE", help="portrait or cartoon image (PNG keeps transparency)")
     create.add_argument("-o", "--output", metavar="PUPPET_DIR", required=True, help="puppet folder to write")
@@ -54,9 +53,10 @@ def register(subparsers) -> None:
     create.add_argument("--overwrite", action="store_true", help="replace an existing puppet folder")
     create.set_defaults(func=_create)
 
-    imp = actions.add_parser(
+    imp = add_command(
+        actions,
         "import",
-        help="import a puppet in the original MakeItTalk cartoon format",
+        summary="import a puppet in the original MakeItTalk cartoon format",
         description=(
             "Import the original MakeItTalk puppet NAME from ORIGINAL_DIR (the layout of its "
             "examples_cartoon folder) into a puppet folder: NAME.png or NAME.jpg, "
@@ -65,14 +65,12 @@ def register(subparsers) -> None:
             "puppets lack (scale/shift, an empty open-mouth annotation, the closed-mouth file, the "
             "triangulation) are derived from the others, and each derivation is reported."
         ),
-        epilog=(
-            "examples:\n"
-            "  makeittalk puppet import MakeItTalk/examples_cartoon --name wilk -o puppets/wilk\n"
-            "  makeittalk puppet import old_puppets --name sketch -o puppets/sketch --mesh rebuild\n"
-            "\n--mesh original (default) keeps the puppet's own triangulation (landmarks + 12 points on\n"
-            "the image frame); --mesh rebuild adds forehead and hair anchors that follow the head."
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        examples=[
+            "makeittalk puppet import MakeItTalk/examples_cartoon --name wilk -o puppets/wilk",
+            "makeittalk puppet import old_puppets --name sketch -o puppets/sketch --mesh rebuild",
+        ],
+        notes="""--mesh original (default) keeps the puppet's own triangulation (landmarks + 12 points on
+        the image frame); --mesh rebuild adds forehead and hair anchors that follow the head.""",
     )
     imp.add_argument("folder", metavar="ORIGINAL_DIR", help="folder with the original puppet files")
     imp.add_argument("--name", help="puppet name: the files' common prefix (default: the only puppet in the folder)")
@@ -84,13 +82,13 @@ def register(subparsers) -> None:
     imp.add_argument("--overwrite", action="store_true", help="replace an existing puppet folder")
     imp.set_defaults(func=_import)
 
-    show = actions.add_parser(
+    show = add_command(
+        actions,
         "show",
-        help="draw a puppet's mesh and landmarks over its image",
+        summary="draw a puppet's mesh and landmarks over its image",
         description="Write a preview image of a puppet: landmarks, anchors and mesh over the image, "
                     "optionally followed by rendered test poses.",
-        epilog="examples:\n  makeittalk puppet show puppets/toon -o preview.png --poses",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        examples=["makeittalk puppet show puppets/toon -o preview.png --poses"],
     )
     show.add_argument("puppet", metavar="PUPPET_DIR")
     show.add_argument("-o", "--output", metavar="PNG", required=True, help="preview image to write")
@@ -99,13 +97,13 @@ def register(subparsers) -> None:
                       help="add rendered test poses: rest, open mouth, wide open, blink, head turn")
     show.set_defaults(func=_show)
 
-    check = actions.add_parser(
+    check = add_command(
+        actions,
         "check",
-        help="validate a puppet folder (files, mesh, a test render)",
+        summary="validate a puppet folder (files, mesh, a test render)",
         description="Check that a puppet folder is complete and animates: files, mesh edges, "
                     "and (unless --no-render) that rendering its rest pose reproduces the image.",
-        epilog="examples:\n  makeittalk puppet check puppets/toon",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        examples=["makeittalk puppet check puppets/toon"],
     )
     check.add_argument("puppet", metavar="PUPPET_DIR")
     check.add_argument("--no-render", action="store_true", help="skip the test render (no OpenGL needed)")
