@@ -469,7 +469,13 @@ class LandmarkAnimator:
         return next(self.content_branch.parameters()).device
 
     @classmethod
-    def from_pretrained(cls, weights: str = "default", device: str | torch.device | None = None) -> LandmarkAnimator:
+    def from_pretrained(
+        cls,
+        weights: str = "default",
+        device: str | torch.device | None = None,
+        *,
+        speaker_encoder: Any | None = None,
+    ) -> LandmarkAnimator:
         """Load AutoVC and both landmark branches from the weight set `weights` (name or folder).
 
         Raises MissingStageError naming every network the set lacks and how to get them.
@@ -498,6 +504,7 @@ class LandmarkAnimator:
             networks["content_branch"],
             networks["speaker_branch"],
             weights_name=_weights_display_name(weights),
+            speaker_encoder=speaker_encoder,
         )
 
     # ---- audio ---------------------------------------------------------------------------

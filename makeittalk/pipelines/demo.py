@@ -101,12 +101,11 @@ def run_demo(
     from makeittalk.animation import LandmarkAnimator
 
     try:
-        animator = LandmarkAnimator.from_pretrained(weights, device=device)
+        animator = LandmarkAnimator.from_pretrained(weights, device=device, speaker_encoder=speaker_encoder)
     except MissingStageError as exc:
         record(StageReport("landmark animation", "missing", time.perf_counter() - start, str(exc)))
         record(StageReport("render video", "skipped", 0.0, "needs the landmark animation"))
         return result
-    animator._speaker_encoder = speaker_encoder  # reuse the loaded Resemblyzer encoder
     face = StaticFace.from_landmarks(apply_original_tweaks(detection.landmarks))
     sequence = animator.animate(features, face, fps=fps, seed=seed,
                                 image_size=(portrait.shape[1], portrait.shape[0]))
