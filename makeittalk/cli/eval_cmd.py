@@ -1,17 +1,76 @@
-"""`makeittalk eval`: not built yet (planned: issue 'Training pipelines')."""
+"""`makeittalk eval`: score landmark animation against real talking-face videos."""
 
-from makeittalk.cli.common import add_command, not_available_yet
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from makeittalk.cli.common import add_command, eprint
 
 
 def register(subparsers) -> None:
     parser = add_command(
         subparsers,
         "eval",
-        summary="Evaluate landmark predictions against held-out data.",
-        description="""Evaluate landmark predictions against held-out data.
+        summary="Evaluate landmark animation against real talking-face videos.",
+        description="""
+        For every video under CLIPS_DIR, predict the face's 68 landmarks from the clip's audio
+        and its first frame with a face, and compare them with the video's own landmarks
+        (<clip>.landmarks.npz beside the video, else detected on every frame). The audio is
+        <clip>.wav beside the video, else the video's audio track. Two baselines are scored
+        with the same code: 'static' (the first face, still) and 'rms' (the first face whose
+        mouth opens with the audio's loudness). Prints a table (one row per clip and method,
+        then the means) and, with --json, writes the full report.
 
-        Not available in this version yet (planned: issue 'Training pipelines').""",
-        examples=['makeittalk eval --weights default --data datasets/talking'],
+        Metrics (all distances in % of the clip's mean outer-eye-corner distance): D-LL / D-VL
+        jaw-lip positions / velocities with head pose removed, D-A inner-mouth area, D-L / D-V
+        all 68 points without pose removal, D-Rot in-plane head roll (degrees), D-Pos head
+        position, and the correlation of the mouth opening at the best lag within ±200 ms.
+        The exact definitions are in makeittalk/evaluation/metrics.py; they are this project's
+        reading of the paper's metric names, so the numbers are not comparable with the paper's.""",
+        examples=[
+            "makeittalk eval talking_videos/ --weights original",
+            "makeittalk eval talking_videos/ --weights original --split-from my_dataset/ --json val.json",
+            "makeittalk eval talking_videos/ --clips interview_01 interview_07 --max-seconds 20",
+        ],
     )
-    parser.add_argument("rest", nargs="*", help="arguments (accepted once the command is built)")
-    parser.set_defaults(func=not_available_yet("eval", "planned: issue 'Training pipelines'"))
+    parser.add_argument("clips_dir", type=Path, metavar="CLIPS_DIR",
+                        help="folder holding the videos (searched recursively)")
+    parser.add_argument("--weights", default="default", metavar="NAME",
+                        help="weight set name or folder (default: default)")
+    parser.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N or mps (default auto)")
+    parser.add_argument("--clips", nargs="+", default=None, metavar="STEM",
+                        help="evaluate only these clips (video file names without suffix)")
+    parser.add_argument("--split-from", type=Path, default=None, metavar="DATASET_DIR",
+                        help="evaluate only the clips in the val split of this prepared dataset "
+                             "(DATASET_DIR/clips.jsonl, matched by file stem): held-out speakers")
+    parser.add_argument("--json", type=Path, default=None, metavar="OUT.json", help="write the full report here")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
+    parser.add_argument("--max-seconds", type=float, default=None, metavar="S",
+                        help="evaluate only the first S seconds of each clip")
+    parser.add_argument("--detector", choices=["auto", "dlib", "face-alignment"], default="auto",
+                        help="face detector for videos without a <clip>.landmarks.npz")
+    parser.set_defaults(func=run_eval)
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    import math
+
+    from makeittalk.errors import MakeItTalkError
+    from makeittalk.evaluation.runner import discover_clips, format_table, report_json, run_evaluation
+    from makeittalk.fileio import atomic_output, check_output_path
+
+    if args.max_seconds is not None and not (math.isfinite(args.max_seconds) and args.max_seconds > 0):
+        raise MakeItTalkError(f"--max-seconds must be a number above 0, got {args.max_seconds:g}")
+    if args.json is not None:
+        check_output_path(args.json, overwrite=args.overwrite, suffixes=(".json",))
+    clips = discover_clips(args.clips_dir, stems=args.clips, split_from=args.split_from)
+    eprint(f"evaluating {len(clips)} clip(s) with weights {args.weights!r}")
+    report = run_evaluation(clips, weights=args.weights, device=args.device, max_seconds=args.max_seconds,
+                            detector=args.detector, log=eprint)
+    print(format_table(report), flush=True)
+    if args.json is not None:
+        with atomic_output(args.json, overwrite=args.overwrite, suffixes=(".json",)) as partial:
+            partial.write_text(report_json(report), encoding="utf-8")
+        eprint(f"report -> {args.json}")
+    return 0
