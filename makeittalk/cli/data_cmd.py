@@ -75,6 +75,8 @@ def register(subparsers) -> None:
                               "and the dataset's own utterances.tsv / index.tsv)")
     prepare.add_argument("--val-fraction", type=float, default=0.1,
                          help="share of speakers (by hash of the speaker id) in the val split (default 0.1)")
+    prepare.add_argument("--val-speakers", metavar="SPEAKER", nargs="+",
+                         help="hold out exactly these speaker ids for validation (overrides --val-fraction)")
     prepare.add_argument("--detector", choices=["auto", "dlib", "face-alignment"], default="auto",
                          help="face detector for videos without a <clip>.landmarks.npz")
     prepare.add_argument("--device", default="cpu", help="device for the speaker encoder (default cpu)")
@@ -142,7 +144,7 @@ def run_prepare(args: argparse.Namespace) -> int:
         return 2
     report = prepare_dataset(args.input, args.output, workers=args.workers, overwrite=args.overwrite,
                              speakers_csv=args.speakers, val_fraction=args.val_fraction,
-                             device=args.device, detector=args.detector, log=eprint)
+                             val_speakers=args.val_speakers, device=args.device, detector=args.detector, log=eprint)
     eprint(f"prepared {len(report.prepared)}, already there {len(report.skipped_existing)}, "
            f"failed {len(report.failed)}; {report.total_clips} clip(s) in {args.output} "
            f"({report.seconds:.1f} s)")

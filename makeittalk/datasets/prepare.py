@@ -49,7 +49,8 @@ Speaker ids, first match wins: the ``--speakers`` CSV (``clip,speaker``; clip = 
 an ``utterances.tsv`` (``utterance``/``speaker`` columns) or ``index.tsv`` (``clip``/``speaker``)
 in the clip's folder or an ancestor up to the input folder, else the name of the folder the
 file is in. The split is ``val`` when sha1(speaker) mod 1000 < 1000 * val_fraction (default
-10 %), so it is deterministic and no speaker is in both splits.
+10 %), so it is deterministic and no speaker is in both splits; ``--val-speakers`` names the
+held-out speakers explicitly instead.
 
 Clips whose .npz exists are skipped unless ``overwrite`` (resume); inputs that fail are
 reported and skipped. ``workers`` > 1 prepares files in a multiprocessing pool, one
@@ -116,8 +117,14 @@ class PrepareReport:
 # split and speakers
 
 
-def split_for_speaker(speaker: str, val_fraction: float = DEFAULT_VAL_FRACTION) -> str:
-    """'val' or 'train', a fixed function of the speaker id (so speakers never leak)."""
+def split_for_speaker(speaker: str, val_fraction: float = DEFAULT_VAL_FRACTION,
+                      val_speakers: frozenset[str] | None = None) -> str:
+    """'val' or 'train', a fixed function of the speaker id (so speakers never leak).
+
+    An explicit `val_speakers` set, when given, decides alone.
+    """
+    if val_speakers is not None:
+        return "val" if speaker in val_speakers else "train"
     bucket = int(hashlib.sha1(speaker.encode("utf-8")).hexdigest()[:8], 16) % 1000
     return "val" if bucket < round(1000 * val_fraction) else "train"
 
@@ -182,7 +189,8 @@ def _clip_id(root: Path, path: Path) -> str:
     return "--".join(rel.parts)
 
 
-def discover(root: Path, speakers: SpeakerTable, val_fraction: float) -> list[Job]:
+def discover(root: Path, speakers: SpeakerTable, val_fraction: float,
+             val_speakers: frozenset[str] | None = None) -> list[Job]:
     files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
     by_stem: dict[Path, list[Path]] = {}
     for path in files:
@@ -207,7 +215,7 @@ def discover(root: Path, speakers: SpeakerTable, val_fraction: float) -> list[Jo
         clip_id = _clip_id(root, path)
         speaker = speakers.speaker(path, clip_id)
         jobs.append(Job(id=clip_id, kind=kind, source=str(path), audio=str(audio), speaker=speaker,
-                        split=split_for_speaker(speaker, val_fraction), landmarks_file=landmarks_file))
+                        split=split_for_speaker(speaker, val_fraction, val_speakers), landmarks_file=landmarks_file))
     return jobs
 
 
@@ -410,7 +418,7 @@ def _write_text_atomic(path: Path, text: str) -> None:
 
 def prepare_dataset(inputs: Path, output: Path, *, workers: int = 1, overwrite: bool = False,
                     speakers_csv: Path | None = None, val_fraction: float = DEFAULT_VAL_FRACTION,
-                    device: str | None = "cpu", detector: str = "auto",
+                    val_speakers: Iterable[str] | None = None, device: str | None = "cpu", detector: str = "auto",
                     log: Callable[[str], None] | None = None) -> PrepareReport:
     """Prepare every clip under `inputs` into the dataset folder `output` (see the module doc)."""
     started = time.monotonic()
@@ -425,7 +433,13 @@ def prepare_dataset(inputs: Path, output: Path, *, workers: int = 1, overwrite: 
         raise MakeItTalkError(f"{output} exists and is not a folder")
     if workers < 1:
         raise MakeItTalkError("--workers must be at least 1")
-    jobs = discover(inputs, SpeakerTable(inputs, speakers_csv), val_fraction)
+    held_out = frozenset(val_speakers) if val_speakers is not None else None
+    jobs = discover(inputs, SpeakerTable(inputs, speakers_csv), val_fraction, held_out)
+    if held_out is not None:
+        unknown = sorted(held_out - {job.speaker for job in jobs})
+        if unknown:
+            raise MakeItTalkError(f"--val-speakers names speaker(s) not in {inputs}: {', '.join(unknown)}; "
+                                  "speaker ids come from --speakers, utterances.tsv/index.tsv or folder names")
     report = PrepareReport()
     (output / "clips").mkdir(parents=True, exist_ok=True)
 
@@ -489,6 +503,8 @@ def prepare_dataset(inputs: Path, output: Path, *, workers: int = 1, overwrite: 
                 report.prepared.append(meta["id"])
 
     ordered = [entries[key] for key in sorted(entries)]
+    for entry in ordered:  # the split is a label: a re-run with other split settings relabels kept clips
+        entry["split"] = split_for_speaker(entry["speaker"], val_fraction, held_out)
     _write_text_atomic(index_path, "".join(json.dumps(e, sort_keys=True) + "\n" for e in ordered))
     counts: dict[str, dict[str, int]] = {}
     for entry in ordered:
@@ -505,8 +521,10 @@ def prepare_dataset(inputs: Path, output: Path, *, workers: int = 1, overwrite: 
         "num_clips": len(ordered),
         "num_speakers": len({e["speaker"] for e in ordered}),
         "counts": counts,
-        "split": {"rule": "val if int(sha1(speaker)[:8], 16) % 1000 < 1000 * val_fraction",
-                  "val_fraction": val_fraction},
+        "split": ({"rule": "val if speaker in val_speakers", "val_speakers": sorted(held_out)}
+                  if held_out is not None else
+                  {"rule": "val if int(sha1(speaker)[:8], 16) % 1000 < 1000 * val_fraction",
+                   "val_fraction": val_fraction}),
         "max_gap_frames": MAX_GAP_FRAMES,
         "last_run": {"prepared": len(report.prepared), "skipped_existing": len(report.skipped_existing),
                      "failed": [{"source": s, "reason": r} for s, r in report.failed]},
