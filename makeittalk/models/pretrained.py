@@ -113,8 +113,12 @@ class PretrainedMixin:
     config_class: ClassVar[type[NetworkConfig]]
     config: NetworkConfig
 
-    def save_pretrained(self, path: str | os.PathLike[str]) -> Path:
-        """Write `config.json` and `model.safetensors` into folder `path` (created if needed)."""
+    def save_pretrained(self, path: str | os.PathLike[str], *, training: dict[str, Any] | None = None) -> Path:
+        """Write `config.json` and `model.safetensors` into folder `path` (created if needed).
+
+        `training` (what the trainer used: its config, data description, steps, validation
+        figures) is embedded in config.json under "training".
+        """
         from safetensors.torch import save_file
 
         assert isinstance(self, nn.Module)
@@ -127,6 +131,8 @@ class PretrainedMixin:
             "class": type(self).__name__,
             "config": self.config.to_dict(),
         }
+        if training is not None:
+            meta["training"] = training
         (folder / CONFIG_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         state = {k: v.detach().to("cpu").contiguous() for k, v in self.state_dict().items()}
         save_file(state, str(folder / WEIGHTS_FILE), metadata={"network": self.network_name})
