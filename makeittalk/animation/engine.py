@@ -457,16 +457,32 @@ class LandmarkAnimator:
         *,
         weights_name: str = "custom",
         speaker_encoder: Any | None = None,
+        tuning: dict[str, Any] | None = None,
     ) -> None:
         self.autovc = autovc.eval()
         self.content_branch = content_branch.eval()
         self.speaker_branch = speaker_branch.eval()
         self.weights_name = weights_name
         self._speaker_encoder = speaker_encoder
+        self.tuning = _check_tuning(tuning or {})
 
     @property
     def device(self) -> torch.device:
         return next(self.content_branch.parameters()).device
+
+    @property
+    def face_tweaks(self) -> bool:
+        """Whether portraits get the original's pixel tweaks before normalisation (weight-set choice)."""
+        return bool(self.tuning.get("face_tweaks", True))
+
+    def static_face(self, pixels: Any, z_scale: float | None = None) -> Any:
+        """The StaticFace of (68, 2|3) portrait pixel landmarks, as this animator's networks expect."""
+        from makeittalk.face import PHOTO_Z_SCALE, StaticFace, apply_original_tweaks
+
+        points = np.asarray(pixels, dtype=np.float64)
+        if self.face_tweaks:
+            points = apply_original_tweaks(points)
+        return StaticFace.from_landmarks(points, z_scale=PHOTO_Z_SCALE if z_scale is None else z_scale)
 
     @classmethod
     def from_pretrained(
@@ -505,6 +521,7 @@ class LandmarkAnimator:
             networks["speaker_branch"],
             weights_name=_weights_display_name(weights),
             speaker_encoder=speaker_encoder,
+            tuning=_weight_set_tuning(weights),
         )
 
     # ---- audio ---------------------------------------------------------------------------
@@ -540,7 +557,7 @@ class LandmarkAnimator:
     ) -> AnimationResult:
         """Run the whole chain and keep its intermediates (see AnimationResult)."""
         feats = self.features(audio)
-        static = _as_static_face(face)
+        static = _as_static_face(face, self.face_tweaks)
         with _exact_float32(self.device):
             if config.compat == "original":
                 return self._run_original(feats, static, config, image_size)
@@ -662,8 +679,11 @@ class LandmarkAnimator:
             )
             delta_speaker = crossfade(outputs, [s for s, _ in blocks], num_windows).astype(np.float32)
         # Whole-clip smoothing and calibration: no per-segment restarts, so no seams.
-        ds_post = pp.scale_pose(pp.close_speaker_mouth(pp.smooth_speaker_delta(delta_speaker)), config.amp_pos)
-        dc_post = pp.amplify_lips(pp.calibrate_content(delta_content), config.amp_lip, config.amp_lip)
+        amp_pos = config.amp_pos * self.tuning.get("amp_pos", pp.DEFAULT_AMP_POS) / pp.DEFAULT_AMP_POS
+        amp_lip = config.amp_lip * self.tuning.get("amp_lip", pp.DEFAULT_AMP_LIP) / pp.DEFAULT_AMP_LIP
+        ds_post = pp.scale_pose(pp.close_speaker_mouth(pp.smooth_speaker_delta(delta_speaker)), amp_pos)
+        calibrated = pp.calibrate_content(delta_content) if self.tuning.get("calibrate_content", True) else delta_content
+        dc_post = pp.amplify_lips(calibrated, amp_lip, amp_lip)
         fixed, _ = pp.fix_inverse_lips(pp.combine(ds_post, dc_post, face_id))
         # The original's %.6f text round trip is a file-format artefact; the default keeps full precision.
         landmarks = pp.smooth_landmarks(pp.fix_nose_top(fixed), 5)
@@ -699,14 +719,46 @@ class LandmarkAnimator:
 # helpers
 
 
-def _as_static_face(face: Any) -> Any:
-    """A StaticFace as is; pixel landmarks get the original's tweaks, then normalisation."""
+def _as_static_face(face: Any, tweaks: bool = True) -> Any:
+    """A StaticFace as is; pixel landmarks get the original's tweaks (unless `tweaks` is False),
+    then normalisation."""
     if hasattr(face, "face_id") and hasattr(face, "scale") and hasattr(face, "shift"):
         return face
     from makeittalk.face import StaticFace, apply_original_tweaks
 
     points = np.asarray(face, dtype=np.float64)
-    return StaticFace.from_landmarks(apply_original_tweaks(points))
+    return StaticFace.from_landmarks(apply_original_tweaks(points) if tweaks else points)
+
+
+#: Post-processing a weight set may tune for its own networks (weightset.json "animation"):
+#: amp_lip / amp_pos replace the original's 2.0 / 0.5 gains (the user's lip_scale and
+#: pose_scale still multiply them); calibrate_content false skips the rest-pose calibration.
+#: face_tweaks false skips the original's fixed pixel tweaks of the portrait's landmarks (thinner
+#: lips, wider eyes), which only suit networks trained on tweaked faces.
+TUNING_KEYS = {"amp_lip": float, "amp_pos": float, "calibrate_content": bool, "face_tweaks": bool}
+
+
+def _check_tuning(tuning: dict[str, Any]) -> dict[str, Any]:
+    for key, value in tuning.items():
+        kind = TUNING_KEYS.get(key)
+        if kind is None or not isinstance(value, (int, float) if kind is float else bool):
+            raise MakeItTalkError(
+                f"weight-set animation setting {key}={value!r} is not valid; known: "
+                + ", ".join(f"{k} ({t.__name__})" for k, t in TUNING_KEYS.items())
+            )
+    return dict(tuning)
+
+
+def _weight_set_tuning(weights: Any) -> dict[str, Any]:
+    try:
+        from makeittalk.weights.store import resolve_network_dir
+
+        _, weight_set = resolve_network_dir("content_branch", weights)
+    except (ImportError, MakeItTalkError):
+        return {}
+    if weight_set is None:
+        return {}
+    return dict(weight_set.info.get("animation") or {})
 
 
 def _weights_display_name(weights: Any) -> str:

@@ -89,7 +89,7 @@ def run_demo(
 
     # Stage 2: face landmarks on the portrait.
     start = time.perf_counter()
-    from makeittalk.face import StaticFace, apply_original_tweaks, detect_landmarks
+    from makeittalk.face import detect_landmarks
 
     portrait = demo_portrait()
     detection = detect_landmarks(portrait)
@@ -106,7 +106,7 @@ def run_demo(
         record(StageReport("landmark animation", "missing", time.perf_counter() - start, str(exc)))
         record(StageReport("render video", "skipped", 0.0, "needs the landmark animation"))
         return result
-    face = StaticFace.from_landmarks(apply_original_tweaks(detection.landmarks))
+    face = animator.static_face(detection.landmarks)
     sequence = animator.animate(features, face, fps=fps, seed=seed,
                                 image_size=(portrait.shape[1], portrait.shape[0]))
     record(StageReport("landmark animation", "ok", time.perf_counter() - start,

@@ -462,7 +462,8 @@ class TalkingHead:
                 if cached is not None:
                     self._cache.move_to_end(key)
                     return cached
-        prepared = _prepare(portrait, face_landmarks, detector, style, device=self.device)
+        prepared = _prepare(portrait, face_landmarks, detector, style, device=self.device,
+                            face_tweaks=getattr(self.animator, "face_tweaks", True))
         if key is not None:
             with self._lock:
                 self._cache[key] = prepared
@@ -669,7 +670,8 @@ def _portrait_key(portrait: Any, face_landmarks: Any, detector: str, style: str)
     return (main, extra, str(detector), style)
 
 
-def _prepare(portrait: Any, face_landmarks: Any, detector: str, style: str, *, device: Any = None) -> PreparedPortrait:
+def _prepare(portrait: Any, face_landmarks: Any, detector: str, style: str, *, device: Any = None,
+             face_tweaks: bool = True) -> PreparedPortrait:
     from makeittalk.face import (
         CARTOON_Z_SCALE,
         PHOTO_Z_SCALE,
@@ -734,8 +736,8 @@ def _prepare(portrait: Any, face_landmarks: Any, detector: str, style: str, *, d
         chosen = guess_style(image, rest)
     if chosen == "cartoon":
         face = StaticFace.from_landmarks(rest, z_scale=CARTOON_Z_SCALE)
-    else:  # the original's photo path: fixed pixel tweaks, z × 0.1
-        face = StaticFace.from_landmarks(apply_original_tweaks(rest), z_scale=PHOTO_Z_SCALE)
+    else:  # the original's photo path: fixed pixel tweaks (unless the weights say not), z × 0.1
+        face = StaticFace.from_landmarks(apply_original_tweaks(rest) if face_tweaks else rest, z_scale=PHOTO_Z_SCALE)
     prepared = PreparedPortrait(name=name, image=image, landmarks=rest, style=chosen, face=face,
                                 landmark_source=source, path=path)
     if puppet is not None and style in ("auto", puppet.style) and face_landmarks is None:

@@ -55,9 +55,25 @@ def user_weights_dir() -> Path:
 
 
 def shipped_dir() -> Path:
-    """The shipped `pretrained/` folder ($MAKEITTALK_PRETRAINED overrides it)."""
+    """The shipped `pretrained/` folder ($MAKEITTALK_PRETRAINED overrides it).
+
+    A source checkout (or editable install) has it beside the package; a wheel installs it as
+    data files under <prefix>/share/makeittalk/pretrained.
+    """
     env = os.environ.get("MAKEITTALK_PRETRAINED")
-    return Path(env).expanduser() if env else Path(__file__).resolve().parents[2] / "pretrained"
+    if env:
+        return Path(env).expanduser()
+    beside = Path(__file__).resolve().parents[2] / "pretrained"
+    if (beside / MANIFEST_FILE).is_file():
+        return beside
+    import sys
+    import sysconfig
+
+    for prefix in (Path(sysconfig.get_path("data")), Path(sys.prefix)):
+        installed = prefix / "share" / "makeittalk" / "pretrained"
+        if (installed / MANIFEST_FILE).is_file():
+            return installed
+    return beside
 
 
 def sha256_file(path: Path, chunk: int = 1 << 22) -> str:

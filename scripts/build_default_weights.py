@@ -1,0 +1,199 @@
+#!/usr/bin/env python3
+"""Assemble the shipped default weight set from finished training runs.
+
+    python3 scripts/build_default_weights.py --autovc runs/autovc/best/autovc \
+        --content runs/content/best/content_branch --speaker runs/speaker/best/speaker_branch \
+        --eval eval_val.json [--amp-lip 1.0 --amp-pos 1.0 --no-calibrate-content --no-face-tweaks]
+
+Copies each network folder (config.json with its embedded training record, model.safetensors)
+into pretrained/default/, writes pretrained/default/weightset.json (sources, licences and
+attributions of the training data, steps, validation figures, held-out evaluation, animation
+tuning) and lists every file with its sha256 in pretrained/manifest.json, making "default" the
+default set. Refuses to replace an existing set unless --overwrite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from makeittalk.weights.store import (  # noqa: E402
+    FORMAT_VERSION,
+    MANIFEST_FILE,
+    MANIFEST_FORMAT,
+    NETWORK_FILES,
+    SET_FILE,
+    SET_FORMAT,
+    set_digest,
+    sha256_file,
+)
+
+TRAINING_DATA = [
+    {
+        "data": "LibriSpeech read English speech (311 utterances, 261 speakers, 59.8 min), via resemble-ai/Resemblyzer",
+        "used_for": "autovc",
+        "licence": "CC BY 4.0",
+        "attribution": "LibriSpeech ASR corpus, V. Panayotov, G. Chen, D. Povey, S. Khudanpur, CC BY 4.0",
+    },
+    {
+        "data": "Obama weekly-address mouth keypoints with audio (65 segments, 2.7 min), tdubnov/obamanet",
+        "used_for": "autovc (audio), content_branch",
+        "licence": "MIT (repository); US presidential addresses",
+        "attribution": "obamanet, K. V. Bhargava and T. Dubnov (MIT)",
+    },
+    {
+        "data": "PC-AVS talking-face demo clips (Hangz-nju-cuhk/Talking-Face_PC-AVS)",
+        "used_for": "autovc (audio), content_branch, speaker_branch",
+        "licence": "CC BY 4.0",
+        "attribution": "Zhou et al., Pose-Controllable Talking Face Generation by Implicitly Modularized "
+        "Audio-Visual Representation (CVPR 2021), CC BY 4.0",
+    },
+    {
+        "data": "video-retalking demo clips (OpenTalker/video-retalking)",
+        "used_for": "autovc (audio), content_branch, speaker_branch",
+        "licence": "Apache-2.0",
+        "attribution": "OpenTalker/video-retalking (Apache-2.0)",
+    },
+    {
+        "data": "StyleTalk demo clips (FuxiVirtualHuman/styletalk)",
+        "used_for": "autovc (audio), content_branch, speaker_branch",
+        "licence": "MIT",
+        "attribution": "FuxiVirtualHuman/styletalk (MIT)",
+    },
+    {
+        "data": "EDTalk demo clips (tanshuai0219/EDTalk)",
+        "used_for": "autovc (audio), content_branch, speaker_branch",
+        "licence": "Apache-2.0",
+        "attribution": "tanshuai0219/EDTalk (Apache-2.0)",
+    },
+    {
+        "data": "68-point landmarks of the talking clips: dlib shape_predictor_68_face_landmarks",
+        "used_for": "training targets",
+        "licence": "model CC0; dlib notes that the iBUG 300-W training images restrict commercial use",
+        "attribution": "dlib (D. King), iBUG 300-W",
+    },
+]
+
+
+def network_record(folder: Path) -> dict:
+    meta = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    training = meta.get("training") or {}
+    return {
+        "class": meta.get("class"),
+        "config": meta.get("config"),
+        "trainer": training.get("trainer"),
+        "epochs": training.get("epochs"),
+        "steps": training.get("steps"),
+        "batch_size_total": training.get("batch_size_total"),
+        "train_seconds": training.get("train_seconds"),
+        "device": training.get("device"),
+        "val": training.get("val"),
+        "data": training.get("data", {}).get("splits"),
+        "val_speakers": training.get("data", {}).get("val_speakers"),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--autovc", type=Path, required=True)
+    parser.add_argument("--content", type=Path, required=True)
+    parser.add_argument("--speaker", type=Path, required=True)
+    parser.add_argument("--eval", type=Path, help="JSON from 'makeittalk eval' on the held-out speakers")
+    parser.add_argument("--amp-lip", type=float, help="weight-set lip gain (original: 2.0)")
+    parser.add_argument("--amp-pos", type=float, help="weight-set head-motion gain (original: 0.5)")
+    parser.add_argument("--no-calibrate-content", action="store_true")
+    parser.add_argument("--no-face-tweaks", action="store_true",
+                        help="skip the original's pixel tweaks of the portrait (thinner lips, wider eyes)")
+    parser.add_argument("--name", default="default")
+    parser.add_argument("--pretrained", type=Path, default=REPO / "pretrained")
+    parser.add_argument("--overwrite", action="store_true")
+    args = parser.parse_args()
+
+    sources = {"autovc": args.autovc, "content_branch": args.content, "speaker_branch": args.speaker}
+    for network, folder in sources.items():
+        for fname in NETWORK_FILES:
+            if not (folder / fname).is_file():
+                parser.error(f"{folder / fname} is missing: --{network.split('_')[0]} must be a saved {network} folder")
+    target = args.pretrained / args.name
+    if target.exists() and not args.overwrite:
+        parser.error(f"{target} exists; pass --overwrite to replace it")
+
+    staging = Path(tempfile.mkdtemp(prefix=f".{args.name}-", dir=args.pretrained))
+    try:
+        files: dict[str, dict] = {}
+        for network, folder in sources.items():
+            (staging / network).mkdir()
+            for fname in NETWORK_FILES:
+                shutil.copyfile(folder / fname, staging / network / fname)
+                path = staging / network / fname
+                files[f"{network}/{fname}"] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
+        animation = {}
+        if args.amp_lip is not None:
+            animation["amp_lip"] = args.amp_lip
+        if args.amp_pos is not None:
+            animation["amp_pos"] = args.amp_pos
+        if args.no_calibrate_content:
+            animation["calibrate_content"] = False
+        if args.no_face_tweaks:
+            animation["face_tweaks"] = False
+        data = {
+            "format": SET_FORMAT,
+            "format_version": FORMAT_VERSION,
+            "name": args.name,
+            "source": "trained by makeittalk's own pipeline: scripts/train_default_weights.sh with the configs in "
+            "makeittalk/training/configs/ on the development data (shared/data)",
+            "licence": "CC BY 4.0",
+            "licence_note": "Trained on CC BY 4.0, MIT and Apache-2.0 data; give the attributions in 'training_data'. "
+            "The landmark targets come from dlib's 68-point model, whose iBUG 300-W training images restrict "
+            "commercial use.",
+            "networks": list(sources),
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "files": files,
+            "animation": animation,
+            "training_data": TRAINING_DATA,
+            "training": {network: network_record(folder) for network, folder in sources.items()},
+        }
+        if args.eval:
+            report = json.loads(args.eval.read_text(encoding="utf-8"))
+            data["evaluation"] = {
+                "command": "makeittalk eval shared/data/talking --split-from DATASET (held-out speakers)",
+                "clips": [c.get("clip") for c in report.get("clips", [])],
+                "mean": report.get("mean"),
+            }
+        data["sha256"] = set_digest({rel: rec["sha256"] for rel, rec in files.items()})
+        (staging / SET_FILE).write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+        for path in [staging, *staging.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        if target.exists():
+            shutil.rmtree(target)
+        staging.rename(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+    manifest_path = args.pretrained / MANIFEST_FILE
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else {
+        "format": MANIFEST_FORMAT, "format_version": FORMAT_VERSION, "files": []}
+    manifest["files"] = [f for f in manifest.get("files", []) if not str(f["path"]).startswith(f"{args.name}/")]
+    for rel in sorted([*files, SET_FILE]):
+        path = target / rel
+        manifest["files"].append({"path": f"{args.name}/{rel}", "sha256": sha256_file(path), "bytes": path.stat().st_size})
+    manifest["default"] = args.name
+    tmp = manifest_path.with_suffix(".json.partial")
+    tmp.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(manifest_path)
+    total = sum(f["bytes"] for f in manifest["files"])
+    print(f"{target}: {len(files)} network files, {total / 1e6:.1f} MB in the manifest; default = {args.name}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
