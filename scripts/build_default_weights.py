@@ -110,6 +110,8 @@ def main() -> int:
     parser.add_argument("--amp-lip", type=float, help="weight-set lip gain (original: 2.0)")
     parser.add_argument("--amp-pos", type=float, help="weight-set head-motion gain (original: 0.5)")
     parser.add_argument("--no-calibrate-content", action="store_true")
+    parser.add_argument("--rigid-pose", action="store_true",
+                        help="keep only the similarity (head) motion of the speaker branch's output")
     parser.add_argument("--no-face-tweaks", action="store_true",
                         help="skip the original's pixel tweaks of the portrait (thinner lips, wider eyes)")
     parser.add_argument("--name", default="default")
@@ -144,6 +146,8 @@ def main() -> int:
             animation["calibrate_content"] = False
         if args.no_face_tweaks:
             animation["face_tweaks"] = False
+        if args.rigid_pose:
+            animation["rigid_pose"] = True
         data = {
             "format": SET_FORMAT,
             "format_version": FORMAT_VERSION,

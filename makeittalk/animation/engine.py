@@ -681,7 +681,12 @@ class LandmarkAnimator:
         # Whole-clip smoothing and calibration: no per-segment restarts, so no seams.
         amp_pos = config.amp_pos * self.tuning.get("amp_pos", pp.DEFAULT_AMP_POS) / pp.DEFAULT_AMP_POS
         amp_lip = config.amp_lip * self.tuning.get("amp_lip", pp.DEFAULT_AMP_LIP) / pp.DEFAULT_AMP_LIP
-        ds_post = pp.scale_pose(pp.close_speaker_mouth(pp.smooth_speaker_delta(delta_speaker)), amp_pos)
+        smoothed = pp.smooth_speaker_delta(delta_speaker)
+        if self.tuning.get("rigid_pose", False):
+            shaped = pp.rigid_speaker_delta(smoothed, face_id)
+        else:
+            shaped = pp.close_speaker_mouth(smoothed)
+        ds_post = pp.scale_pose(shaped, amp_pos)
         calibrated = pp.calibrate_content(delta_content) if self.tuning.get("calibrate_content", True) else delta_content
         dc_post = pp.amplify_lips(calibrated, amp_lip, amp_lip)
         fixed, _ = pp.fix_inverse_lips(pp.combine(ds_post, dc_post, face_id))
@@ -735,7 +740,9 @@ def _as_static_face(face: Any, tweaks: bool = True) -> Any:
 #: pose_scale still multiply them); calibrate_content false skips the rest-pose calibration.
 #: face_tweaks false skips the original's fixed pixel tweaks of the portrait's landmarks (thinner
 #: lips, wider eyes), which only suit networks trained on tweaked faces.
-TUNING_KEYS = {"amp_lip": float, "amp_pos": float, "calibrate_content": bool, "face_tweaks": bool}
+#: rigid_pose true keeps only the similarity motion of each speaker-branch frame (see
+#: postprocess.rigid_speaker_delta), for speaker branches trained on head motion alone.
+TUNING_KEYS = {"amp_lip": float, "amp_pos": float, "calibrate_content": bool, "face_tweaks": bool, "rigid_pose": bool}
 
 
 def _check_tuning(tuning: dict[str, Any]) -> dict[str, Any]:

@@ -106,6 +106,43 @@ def close_speaker_mouth(delta: np.ndarray, ratio: float = MOUTH_CLOSE_RATIO) -> 
     return p.reshape(-1, 204)
 
 
+def similarity_fit(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Umeyama fit of dst ≈ s R src + t for (..., N, 2) point sets; returns s (...), R (..., 2, 2), t (..., 2)."""
+    src = np.asarray(src, dtype=np.float64)
+    dst = np.asarray(dst, dtype=np.float64)
+    mu_s = src.mean(axis=-2, keepdims=True)
+    mu_d = dst.mean(axis=-2, keepdims=True)
+    a, b = src - mu_s, dst - mu_d
+    cov = np.swapaxes(b, -1, -2) @ a / src.shape[-2]
+    u, sig, vt = np.linalg.svd(cov)
+    d = np.sign(np.linalg.det(u @ vt))
+    fix = np.ones(sig.shape)
+    fix[..., -1] = d
+    rot = u @ (fix[..., :, None] * vt)
+    var = (a**2).sum(axis=(-1, -2)) / src.shape[-2]
+    scale = (sig * fix).sum(axis=-1) / np.maximum(var, 1e-12)
+    t = mu_d[..., 0, :] - scale[..., None] * (rot @ mu_s[..., 0, :, None])[..., 0]
+    return scale, rot, t
+
+
+def apply_similarity(points: np.ndarray, scale: np.ndarray, rot: np.ndarray, t: np.ndarray) -> np.ndarray:
+    return scale[..., None, None] * (points @ np.swapaxes(rot, -1, -2)) + t[..., None, :]
+
+
+def rigid_speaker_delta(delta: np.ndarray, face_id: np.ndarray) -> np.ndarray:
+    """Replace each frame of Δs by the similarity motion (rotation, scale, shift) that fits it best.
+
+    For networks whose speaker branch learned head motion only: the per-point residue of the
+    fit is noise that would bend the jaw and lips against the content branch.
+    """
+    q = np.asarray(face_id, dtype=np.float64).reshape(68, 3)[:, :2]
+    d = np.asarray(delta, dtype=np.float64).reshape(-1, 68, 3)
+    s, r, t = similarity_fit(np.broadcast_to(q, d[..., :2].shape), q + d[..., :2])
+    out = np.zeros_like(d)
+    out[..., :2] = apply_similarity(np.broadcast_to(q, d[..., :2].shape), s, r, t) - q
+    return out.reshape(-1, 204).astype(np.float32)
+
+
 def scale_pose(delta: np.ndarray, amp_pos: float = DEFAULT_AMP_POS) -> np.ndarray:
     """Step 12: scale the speaker-branch displacement (head motion) by `amp_pos`."""
     return (np.asarray(delta, dtype=np.float32) * np.float32(amp_pos)).astype(np.float32)

@@ -23,34 +23,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from makeittalk.animation.postprocess import apply_similarity, similarity_fit
 from makeittalk.face.normalize import StaticFace, apply_original_tweaks
 
 STABLE_POINTS = np.array([27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 39, 42, 45])
 OUTER_LIP = np.arange(48, 60)
 MOUTH = np.arange(48, 68)
-
-
-def similarity_fit(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Umeyama fit of dst ≈ s R src + t for (..., N, 2) point sets; returns s (...), R (..., 2, 2), t (..., 2)."""
-    src = np.asarray(src, dtype=np.float64)
-    dst = np.asarray(dst, dtype=np.float64)
-    mu_s = src.mean(axis=-2, keepdims=True)
-    mu_d = dst.mean(axis=-2, keepdims=True)
-    a, b = src - mu_s, dst - mu_d
-    cov = np.swapaxes(b, -1, -2) @ a / src.shape[-2]
-    u, sig, vt = np.linalg.svd(cov)
-    d = np.sign(np.linalg.det(u @ vt))
-    fix = np.ones(sig.shape)
-    fix[..., -1] = d
-    rot = u @ (fix[..., :, None] * vt)
-    var = (a**2).sum(axis=(-1, -2)) / src.shape[-2]
-    scale = (sig * fix).sum(axis=-1) / np.maximum(var, 1e-12)
-    t = mu_d[..., 0, :] - scale[..., None] * (rot @ mu_s[..., 0, :, None])[..., 0]
-    return scale, rot, t
-
-
-def apply_similarity(points: np.ndarray, scale: np.ndarray, rot: np.ndarray, t: np.ndarray) -> np.ndarray:
-    return scale[..., None, None] * (points @ np.swapaxes(rot, -1, -2)) + t[..., None, :]
 
 
 def mouth_opening(points: np.ndarray) -> np.ndarray:

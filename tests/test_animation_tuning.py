@@ -1,0 +1,50 @@
+"""Weight-set tuning of the post-processing (weightset.json "animation")."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from makeittalk.animation import postprocess as pp
+from makeittalk.animation.engine import _check_tuning, _as_static_face
+from makeittalk.errors import MakeItTalkError
+from makeittalk.resources import standard_face
+
+
+def _similarity_motion(q: np.ndarray, angle: float, scale: float, shift) -> np.ndarray:
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    xy = q[:, :2]
+    delta = np.zeros((68, 3))
+    delta[:, :2] = scale * xy @ rot.T + shift - xy
+    return delta.reshape(204)
+
+
+def test_rigid_speaker_delta_keeps_head_motion_and_drops_distortion():
+    q = standard_face()
+    face_id = q.reshape(1, 204).astype(np.float32)
+    motion = _similarity_motion(q, 0.08, 1.05, [0.03, -0.02])
+    distorted = motion.copy().reshape(68, 3)
+    distorted[48:68, 1] += 0.05  # a mouth opened by the speaker branch
+    out = pp.rigid_speaker_delta(np.stack([motion, distorted.reshape(204)]), face_id)
+    np.testing.assert_allclose(out[0], motion, atol=1e-6)
+    # the distortion is gone: the mouth points move with the head, not on their own
+    fitted = out[1].reshape(68, 3)
+    gap = lambda d: (q[66, 1] + d[66, 1]) - (q[62, 1] + d[62, 1])  # noqa: E731
+    assert abs(gap(fitted) - gap(motion.reshape(68, 3))) < 1e-3
+    assert np.allclose(out[:, 2::3], 0.0)
+
+
+def test_unknown_or_mistyped_tuning_is_refused():
+    assert _check_tuning({"amp_lip": 1, "rigid_pose": True}) == {"amp_lip": 1, "rigid_pose": True}
+    with pytest.raises(MakeItTalkError, match="amp_lips"):
+        _check_tuning({"amp_lips": 1.0})
+    with pytest.raises(MakeItTalkError, match="face_tweaks"):
+        _check_tuning({"face_tweaks": "no"})
+
+
+def test_face_tweaks_off_keeps_the_portrait_rest_pose():
+    pixels = standard_face()[:, :2] * 100 + 200
+    tweaked = _as_static_face(pixels, True)
+    plain = _as_static_face(pixels, False)
+    assert not np.allclose(tweaked.q, plain.q)
+    np.testing.assert_allclose(plain.denormalize(plain.q)[:, :2], pixels, atol=1e-9)
