@@ -167,10 +167,13 @@ def main() -> int:
         }
         if args.eval:
             report = json.loads(args.eval.read_text(encoding="utf-8"))
+            # The report names the candidate folder it evaluated; the set is the same files.
+            mean = {(f"model:{args.name}" if k.startswith("model:") else k): v for k, v in (report.get("mean") or {}).items()}
             data["evaluation"] = {
                 "command": "makeittalk eval shared/data/talking --split-from DATASET (held-out speakers)",
+                "evaluated_as": report.get("weights"),
                 "clips": [c.get("clip") for c in report.get("clips", [])],
-                "mean": report.get("mean"),
+                "mean": mean,
             }
         data["sha256"] = set_digest({rel: rec["sha256"] for rel, rec in files.items()})
         (staging / SET_FILE).write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")

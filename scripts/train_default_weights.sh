@@ -6,7 +6,8 @@
 # SHARED_DATA_DIR defaults to ../shared/data, WORK_DIR (prepared datasets, runs, eval) to
 # ./work-defaults. Every step resumes when run again. Add --device cuda by exporting
 # MAKEITTALK_TRAIN_ARGS="--device cuda"; under torchrun, replace 'makeittalk train' by
-# 'torchrun --standalone --nproc_per_node N -m makeittalk train'.
+# 'torchrun --standalone --nproc_per_node N -m makeittalk train'. The shipped set was trained on
+# a 2-core CPU with --set threads=1 for the landmark branches (two runs shared the cores).
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 DATA="${1:-$REPO/../shared/data}"
@@ -27,15 +28,18 @@ makeittalk train autovc --config "$CONFIGS/autovc.yaml" $EXTRA \
 AUTOVC="$WORK/runs/autovc/best/autovc"
 makeittalk train content --config "$CONFIGS/content.yaml" $EXTRA --set "autovc_weights=$AUTOVC" \
   --data "$WORK/datasets/talking" "$WORK/datasets/lips" --out "$WORK/runs/content"
+makeittalk train content --config "$CONFIGS/content_finetune.yaml" $EXTRA --set "autovc_weights=$AUTOVC" \
+  --set "init_from=$WORK/runs/content/best/content_branch" \
+  --data "$WORK/datasets/talking" "$WORK/datasets/lips" --out "$WORK/runs/content_finetune"
 makeittalk train speaker --config "$CONFIGS/speaker.yaml" $EXTRA --set "autovc_weights=$AUTOVC" \
   --data "$WORK/datasets/talking" --out "$WORK/runs/speaker"
 
 # Evaluate on the held-out speakers with a candidate set, then assemble pretrained/default.
 python3 "$REPO/scripts/build_default_weights.py" --pretrained "$WORK" --name candidate --overwrite \
-  --autovc "$AUTOVC" --content "$WORK/runs/content/best/content_branch" \
+  --autovc "$AUTOVC" --content "$WORK/runs/content_finetune/best/content_branch" \
   --speaker "$WORK/runs/speaker/best/speaker_branch" $(cat "$CONFIGS/animation_args.txt")
 makeittalk eval "$DATA/talking" --split-from "$WORK/datasets/talking" --weights "$WORK/candidate" \
   --json "$WORK/eval_val.json" --overwrite
 python3 "$REPO/scripts/build_default_weights.py" --overwrite --eval "$WORK/eval_val.json" \
-  --autovc "$AUTOVC" --content "$WORK/runs/content/best/content_branch" \
+  --autovc "$AUTOVC" --content "$WORK/runs/content_finetune/best/content_branch" \
   --speaker "$WORK/runs/speaker/best/speaker_branch" $(cat "$CONFIGS/animation_args.txt")

@@ -37,6 +37,9 @@ class ContentTrainConfig(TrainConfig):
     lips_offset_seconds: delay applied to mouth-track motion against its audio.
     lip_weighted / lambda_laplacian: the loss terms of spec §4.2.
     mirror: probability of mirroring an example's landmarks (left/right).
+    feature_noise: std of Gaussian noise added to the normalised mel windows (training only).
+    freq_mask: each training window gets one band of up to this many mel bins set to the
+        training mean (0 in normalised units), SpecAugment-style, against speaker over-fitting.
     val_stride: validate on every val_stride-th frame of the val clips."""
 
     epochs: int = 20
@@ -51,6 +54,8 @@ class ContentTrainConfig(TrainConfig):
     lambda_laplacian: float = 1.0
     mirror: float = 0.5
     val_stride: int = 2
+    feature_noise: float = 0.0
+    freq_mask: int = 0
 
 
 class ContentTask(TrainingTask):
@@ -145,7 +150,10 @@ class ContentTask(TrainingTask):
                 from makeittalk.training.tasks.landmark_data import MIRROR_INDEX
 
                 point_mask = np.where(flip[:, None], point_mask[:, MIRROR_INDEX], point_mask)
-            windows.append(clip.windows(frames))
+            w = clip.windows(frames)
+            if rng is not None:
+                w = self._augment(w, rng)
+            windows.append(w)
             faces.append(face)
             targets.append(target)
             masks.append(point_mask)
@@ -155,6 +163,22 @@ class ContentTask(TrainingTask):
             return torch.from_numpy(np.ascontiguousarray(np.concatenate(parts), dtype=dtype)).to(dev)
 
         return cat(windows), cat(faces), cat(targets), cat(masks)
+
+    def _augment(self, windows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        c = self.config
+        if c.feature_noise <= 0 and c.freq_mask <= 0:
+            return windows
+        windows = windows.copy()
+        if c.feature_noise > 0:
+            windows += rng.normal(0.0, c.feature_noise, windows.shape).astype(np.float32)
+        if c.freq_mask > 0:
+            bins = windows.shape[-1]
+            widths = rng.integers(0, c.freq_mask + 1, size=len(windows))
+            starts = rng.integers(0, bins, size=len(windows))
+            band = np.arange(bins)[None, :]
+            masked = (band >= starts[:, None]) & (band < (starts + widths)[:, None])
+            windows[np.broadcast_to(masked[:, None, :], windows.shape)] = 0.0
+        return windows
 
     def _losses(self, windows, faces, targets, masks) -> dict[str, torch.Tensor]:
         return self._loss_terms(faces + self.net(windows, faces), targets, masks)
