@@ -48,6 +48,19 @@ def _isolated_weights_home(tmp_path_factory, monkeypatch):
     yield home
 
 
+@pytest.fixture
+def no_shipped_weights(tmp_path_factory, monkeypatch) -> Path:
+    """An installation without its shipped weights: $MAKEITTALK_PRETRAINED names an empty folder.
+
+    The repository ships `pretrained/default`; tests of what happens without any weight set (a
+    broken install, or MAKEITTALK_PRETRAINED pointing elsewhere) use this. With no manifest.json
+    there, the store reads "no default, no files" (store.read_manifest).
+    """
+    folder = tmp_path_factory.mktemp("pretrained")  # not in tmp_path: tests may check what they wrote there
+    monkeypatch.setenv("MAKEITTALK_PRETRAINED", str(folder))
+    return folder
+
+
 @pytest.fixture(scope="module")
 def ctx():
     """One headless moderngl context per test module (creating one costs ~50 ms on llvmpipe)."""

@@ -1,7 +1,8 @@
 """The web app in a real browser: Debian's Chromium, headless, driven by Playwright.
 
 One `makeittalk app` server (a subprocess on a free 127.0.0.1 port, rule-filled original
-weights in a private MAKEITTALK_HOME) serves every test here. Screenshots go to
+weights in a private MAKEITTALK_HOME, no shipped weights, so "auto" picks them) serves every
+test here. Screenshots go to
 test-artifacts/. Without /usr/bin/chromium the tests are skipped, except under CI (CI=true),
 where that is a failure.
 """
@@ -75,7 +76,8 @@ def server(reference_dir, tmp_path_factory):
     _require_chromium()
     home = tmp_path_factory.mktemp("app_home")
     install_rule_filled_weights(home, reference_dir, SET_NAME, checkpoints=tmp_path_factory.mktemp("ckpts"))
-    with app_server(home=home, root=tmp_path_factory.mktemp("app_server"),
+    env = dict(os.environ, MAKEITTALK_PRETRAINED=str(tmp_path_factory.mktemp("no_shipped_pretrained")))
+    with app_server(home=home, root=tmp_path_factory.mktemp("app_server"), env=env,
                     args=["--max-upload-mb", str(MAX_UPLOAD_MB), "--max-audio-seconds", "20"]) as running:
         yield running
     assert running.outside_connections() == [], "the app server contacted hosts other than this computer"
@@ -354,7 +356,8 @@ def test_offline_local_only_and_analytics_off(page, server):
     assert outside == []
 
 
-def test_without_weights_the_page_says_how_to_get_them(playwright, tmp_path):
+def test_without_weights_the_page_says_how_to_get_them(playwright, no_shipped_weights, tmp_path):
+    # An install without its shipped weights and an empty MAKEITTALK_HOME: no weight set at all.
     empty_home = tmp_path / "home"
     empty_home.mkdir()
     with app_server(home=empty_home, root=tmp_path / "server", args=["--no-warm-up"]) as bare, \

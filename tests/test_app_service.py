@@ -52,23 +52,33 @@ def _gradient(tmp_path, size=(360, 300)) -> Path:
 # --------------------------------------------------------------------------- weights
 
 
-def test_no_weights_message_points_at_import_original(service):
+def test_no_weights_message_points_at_import_original(service, no_shipped_weights):
     assert service.usable_weight_sets() == []
     text, ok = service.weights_banner()
     assert not ok and "No weight set is installed" in text
     assert "makeittalk weights import-original DIR --name original" in text
+    assert "reinstalling makeittalk" in text
     with pytest.raises(NoWeightsError, match="import-original"):
         service.resolve_weights()
 
 
-def test_render_without_weights_says_so_before_any_work(service, speech_3s):
+def test_auto_picks_the_shipped_default(service, weights_home, monkeypatch):
+    # The shipped default wins over an imported 'original' set; both are offered.
+    monkeypatch.setenv("MAKEITTALK_HOME", str(weights_home))
+    assert service.resolve_weights() == "default"
+    assert service.weights_banner() == ("Using the shipped default weights.", True)
+    assert service.usable_weight_sets() == ["default", "original"]
+    assert service.resolve_weights("original") == "original"
+
+
+def test_render_without_weights_says_so_before_any_work(service, speech_3s, no_shipped_weights):
     portrait, _, _ = service.examples()[0]
     with pytest.raises(NoWeightsError, match="import-original"):
         service.render(RenderRequest(portrait=portrait, audio=str(speech_3s)))
     assert list(service.outputs_dir.iterdir()) == []
 
 
-def test_page_load_shows_the_missing_weights_banner(tmp_path, monkeypatch):
+def test_page_load_shows_the_missing_weights_banner(tmp_path, monkeypatch, no_shipped_weights):
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "unused"))  # build_app points it at its own folder
     from makeittalk.app import build_app
 
@@ -325,8 +335,11 @@ def weights_home(reference_dir, tmp_path_factory) -> Path:
     return home
 
 
-def test_render_with_edited_points(weights_home, monkeypatch, tmp_path, speech_3s):
-    """The editor's points drive the video: a face-less image renders once the points are placed."""
+def test_render_with_edited_points(weights_home, no_shipped_weights, monkeypatch, tmp_path, speech_3s):
+    """The editor's points drive the video: a face-less image renders once the points are placed.
+
+    Without shipped defaults, "auto" falls back to the imported 'original' set.
+    """
     monkeypatch.setenv("MAKEITTALK_HOME", str(weights_home))
     service = AppService(AppConfig(work_dir=tmp_path / "work", puppets_dir=tmp_path / "puppets"))
     assert service.resolve_weights() == "original"

@@ -12,7 +12,7 @@ def test_demo_assets_are_generated_or_bundled():
     assert demo_speech_path().is_file()
 
 
-def test_demo_without_default_weights_reports_the_missing_stage(tmp_path, capsys):
+def test_demo_without_default_weights_reports_the_missing_stage(no_shipped_weights, tmp_path, capsys):
     out = tmp_path / "demo.mp4"
     assert main(["demo", "-o", str(out)]) == 3
     err = capsys.readouterr().err

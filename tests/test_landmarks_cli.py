@@ -109,7 +109,7 @@ def test_never_overwrites_without_the_flag(with_weights, reference_dir, face_fil
     assert sorted(p.name for p in tmp_path.iterdir()) == ["face.txt", "taken.json"]  # no temp files left
 
 
-def test_missing_default_weights(reference_dir, tmp_path, capsys):
+def test_missing_default_weights(no_shipped_weights, reference_dir, tmp_path, capsys):
     out = tmp_path / "out.json"
     code = cli_main(["landmarks", str(reference_dir / "speech_16k.wav"), "--image",
                      str(reference_dir / "portrait.png"), "-o", str(out)])

@@ -167,8 +167,8 @@ def test_unreadable_or_empty_audio(with_weights, inputs, tmp_path, capsys, kind)
     assert not out.exists()
 
 
-def test_missing_weights_name_the_fix(inputs, tmp_path, capsys):
-    # The conftest gives this test an empty MAKEITTALK_HOME: no weights at all.
+def test_missing_weights_name_the_fix(inputs, no_shipped_weights, tmp_path, capsys):
+    # The conftest gives this test an empty MAKEITTALK_HOME and no shipped weights: no weights at all.
     out = tmp_path / "out.mp4"
     args = render_args(inputs, out)[:-2]  # the default weights
     fails(capsys, args, "import-original")

@@ -226,8 +226,15 @@ def test_torchrun_two_cpu_processes_gloo(dataset, tmp_path):
         "--set", "epochs=2", "--set", "steps_per_epoch=3", "--set", "batch_size=2", "--set", "crop_frames=32",
         "--set", TINY_AUTOVC,
     ]
-    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        _, stderr = proc.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)  # the workers too, or they would outlive the test
+        proc.communicate()
+        raise
+    assert proc.returncode == 0, stderr[-3000:]
+    result = subprocess.CompletedProcess(cmd, proc.returncode, "", stderr)
     assert "x 2 processes" in result.stderr
     meta = json.loads((out / "weights" / "autovc" / "config.json").read_text())
     assert meta["training"]["processes"] == 2 and meta["training"]["batch_size_total"] == 4

@@ -126,7 +126,7 @@ def test_pickled_objects_need_trust_pickle(reference_dir, tmp_path):
     folder = _write_content(reference_dir, tmp_path / "in" / "ckpt_content_branch.pth", extra={"opt": opt})
     with pytest.raises(WeightsError, match="pickles Python objects .*torch.optim.adam.Adam.*could run anything.*--trust-pickle"):
         import_original(folder)
-    assert list_weight_sets() == []  # nothing written
+    assert [s for s in list_weight_sets() if s.origin == "user"] == []  # nothing written
     report = import_original(folder, trust_pickle=True)
     assert "loaded with --trust-pickle (full unpickling)" in report.imported[0].notes
     _content_delta(reference_dir)
@@ -199,7 +199,7 @@ def test_existing_set_needs_overwrite(reference_dir, tmp_path):
         import_original(folder)
     import_original(folder, overwrite=True)
     import_original(folder, name="second")
-    assert [s.name for s in list_weight_sets()] == ["original", "second"]
+    assert [s.name for s in list_weight_sets() if s.origin == "user"] == ["original", "second"]
 
 
 def test_cli_import_list_verify(reference_dir, tmp_path, capsys):

@@ -1,4 +1,4 @@
-"""The weights store: no default yet, listing, atomic writes, sha256 checks, shipped manifest."""
+"""The weights store: the shipped default, listing, atomic writes, sha256 checks, shipped manifest."""
 
 from __future__ import annotations
 
@@ -31,21 +31,28 @@ def _tiny_set(name="mine", networks=("content_branch", "speaker_branch"), **kwar
     return ws, modules
 
 
-@pytest.fixture
-def no_shipped(tmp_path, monkeypatch):
-    folder = tmp_path / "pretrained"
-    folder.mkdir()
-    monkeypatch.setenv("MAKEITTALK_PRETRAINED", str(folder))
-    return folder
+def test_repository_manifest_is_valid_and_names_the_default():
+    folder = REPO / "pretrained"
+    assert shipped_dir() == folder
+    data = json.loads((folder / "manifest.json").read_text())
+    assert data["format"] == "makeittalk-pretrained-manifest" and data["format_version"] == 1
+    assert store.read_manifest(folder) == data
+    assert data["default"] == "default"
+    listed = [entry["path"] for entry in data["files"]]
+    assert listed and len(listed) == len(set(listed))
+    for entry in data["files"]:
+        path = folder / entry["path"]
+        assert path.is_file(), f"{entry['path']} is listed but missing"
+        assert path.stat().st_size == entry["bytes"], entry["path"]
+        assert store.sha256_file(path) == entry["sha256"], entry["path"]
+    # Every file of the shipped sets is listed, and the default set is among them.
+    on_disk = sorted(p.relative_to(folder).as_posix() for p in folder.glob("*/**/*") if p.is_file())
+    assert on_disk == sorted(listed)
+    assert any(path.startswith("default/") for path in listed)
+    assert get_weight_set("default").origin == "shipped"
 
 
-def test_repository_manifest_is_valid_and_ships_nothing_yet():
-    data = json.loads((REPO / "pretrained" / "manifest.json").read_text())
-    assert data["format"] == "makeittalk-pretrained-manifest" and data["default"] is None and data["files"] == []
-    assert shipped_dir() == REPO / "pretrained"
-
-
-def test_default_weights_are_a_missing_stage_until_trained(no_shipped):
+def test_an_install_without_its_default_weights_is_a_missing_stage(no_shipped_weights):
     with pytest.raises(MissingStageError, match="import-original"):
         load_network("content_branch")
     _tiny_set("original")
@@ -60,7 +67,7 @@ def test_weights_home_follows_the_environment(monkeypatch, tmp_path):
     assert user_weights_dir() == Path.home() / ".cache" / "makeittalk" / "weights"
 
 
-def test_write_list_and_load(no_shipped):
+def test_write_list_and_load(no_shipped_weights):
     ws, modules = _tiny_set()
     assert ws.path == user_weights_dir() / "mine"
     assert sorted(p.name for p in ws.path.iterdir()) == ["content_branch", "speaker_branch", "weightset.json"]
@@ -78,7 +85,7 @@ def test_write_list_and_load(no_shipped):
     assert isinstance(ContentBranch.from_pretrained("mine", device="cpu"), ContentBranch)
 
 
-def test_missing_network_and_unknown_names_are_clear(no_shipped):
+def test_missing_network_and_unknown_names_are_clear(no_shipped_weights):
     _tiny_set()
     with pytest.raises(WeightsError, match="has no translator .*covers content_branch, speaker_branch"):
         load_network("translator", "mine")
@@ -88,7 +95,7 @@ def test_missing_network_and_unknown_names_are_clear(no_shipped):
         load_network("vocoder", "mine")
 
 
-def test_never_silently_overwrites(no_shipped):
+def test_never_silently_overwrites(no_shipped_weights):
     first, _ = _tiny_set()
     with pytest.raises(WeightsError, match="already exists.*--overwrite"):
         _tiny_set()
@@ -97,7 +104,7 @@ def test_never_silently_overwrites(no_shipped):
     assert [p.name for p in user_weights_dir().iterdir()] == ["mine"]  # no temporary folders left
 
 
-def test_failed_write_leaves_nothing_behind(no_shipped, monkeypatch):
+def test_failed_write_leaves_nothing_behind(no_shipped_weights, monkeypatch):
     def boom(self, path):
         raise RuntimeError("disk full")
 
@@ -107,7 +114,7 @@ def test_failed_write_leaves_nothing_behind(no_shipped, monkeypatch):
     assert list(user_weights_dir().iterdir()) == []
 
 
-def test_a_failed_replace_keeps_the_old_set(no_shipped, monkeypatch):
+def test_a_failed_replace_keeps_the_old_set(no_shipped_weights, monkeypatch):
     import os
 
     first, _ = _tiny_set()
@@ -128,12 +135,12 @@ def test_a_failed_replace_keeps_the_old_set(no_shipped, monkeypatch):
 
 
 @pytest.mark.parametrize("name", ["default", "../up", "", ".hidden", "a b"])
-def test_invalid_set_names(no_shipped, name):
+def test_invalid_set_names(no_shipped_weights, name):
     with pytest.raises(WeightsError, match="invalid weight-set name"):
         _tiny_set(name)
 
 
-def test_tampered_files_are_refused_and_reported(no_shipped, capsys):
+def test_tampered_files_are_refused_and_reported(no_shipped_weights, capsys):
     ws, _ = _tiny_set()
     target = ws.path / "content_branch" / "model.safetensors"
     data = bytearray(target.read_bytes())
@@ -148,17 +155,17 @@ def test_tampered_files_are_refused_and_reported(no_shipped, capsys):
     assert "mine: FAILED" in out.out and "failed verification" in out.err
 
 
-def test_shipped_sets_are_checked_against_the_manifest(no_shipped, monkeypatch):
+def test_shipped_sets_are_checked_against_the_manifest(no_shipped_weights, monkeypatch):
     # Build a set in the user store, then move it into the shipped folder with a manifest.
     ws, modules = _tiny_set("trained")
-    shipped = no_shipped / "trained"
+    shipped = no_shipped_weights / "trained"
     ws.path.rename(shipped)
     entries = [
         {"path": f"trained/{p.relative_to(shipped).as_posix()}", "sha256": store.sha256_file(p), "bytes": p.stat().st_size}
         for p in sorted(shipped.rglob("*")) if p.is_file()
     ]
     manifest = {"format": "makeittalk-pretrained-manifest", "format_version": 1, "default": "trained", "files": entries}
-    (no_shipped / "manifest.json").write_text(json.dumps(manifest))
+    (no_shipped_weights / "manifest.json").write_text(json.dumps(manifest))
     (only,) = list_weight_sets()
     assert only.origin == "shipped" and only.sha256 == ws.sha256
     model = load_network("speaker_branch", device="cpu")  # the default set
@@ -168,7 +175,7 @@ def test_shipped_sets_are_checked_against_the_manifest(no_shipped, monkeypatch):
     # A manifest entry that does not match the file is an error naming the file.
     entries[0]["sha256"] = "0" * 64
     manifest["files"] = [e for e in entries if not e["path"].endswith("speaker_branch/config.json")]
-    (no_shipped / "manifest.json").write_text(json.dumps(manifest))
+    (no_shipped_weights / "manifest.json").write_text(json.dumps(manifest))
     store._verified.clear()
     bad = entries[0]["path"].split("/")[1]
     with pytest.raises(WeightsError, match="sha256 differs|not listed"):
@@ -177,16 +184,16 @@ def test_shipped_sets_are_checked_against_the_manifest(no_shipped, monkeypatch):
         load_network("speaker_branch", device="cpu")
 
 
-def test_broken_manifest_is_a_clear_error(no_shipped):
-    (no_shipped / "manifest.json").write_text("{not json")
+def test_broken_manifest_is_a_clear_error(no_shipped_weights):
+    (no_shipped_weights / "manifest.json").write_text("{not json")
     with pytest.raises(WeightsError, match="not a valid weights manifest"):
         list_weight_sets()
 
 
-def test_cli_list_shows_name_source_licence_sha_and_networks(no_shipped, capsys):
+def test_cli_list_shows_name_source_licence_sha_and_networks(no_shipped_weights, capsys):
     assert main(["weights", "list"]) == 0
     out = capsys.readouterr().out
-    assert "none shipped yet" in out and "import-original" in out
+    assert "default: none" in out and "broken install" in out and "import-original" in out
     ws, _ = _tiny_set()
     (user_weights_dir() / "junk").mkdir()
     assert main(["weights", "list"]) == 0

@@ -786,8 +786,20 @@ def _missing_message(weights: Any, missing: list[str], problems: list[str]) -> s
     detail = problems[0] if problems else ""
     if "import-original" in detail:
         return f"{head}: {detail}"
+    if str(weights) == "default":
+        fix = (
+            "This installation's default weights are missing or incomplete (a broken install, or "
+            "MAKEITTALK_PRETRAINED pointing elsewhere): 'makeittalk weights verify' checks them and reinstalling "
+            "makeittalk restores them. Or put"
+        )
+    else:
+        fix = (
+            "Leave out --weights to use the installation's default weights ('makeittalk weights list' shows "
+            "every set; if the defaults are missing, 'makeittalk weights verify' checks them and reinstalling "
+            "makeittalk restores them), or put"
+        )
     return (
-        f"{head}{': ' + detail if detail else ''}. No trained default weights ship yet: put the original "
-        f"MakeItTalk checkpoints (ckpt_autovc.pth, ckpt_content_branch.pth, ckpt_speaker_branch.pth) in a "
-        f"folder, run 'makeittalk weights import-original DIR --name original' and pass --weights original"
+        f"{head}{': ' + detail if detail else ''}. {fix} the original MakeItTalk checkpoints (ckpt_autovc.pth, "
+        f"ckpt_content_branch.pth, ckpt_speaker_branch.pth) in a folder, run "
+        f"'makeittalk weights import-original DIR --name original' and pass --weights original"
     )

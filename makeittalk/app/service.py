@@ -178,7 +178,11 @@ class AppService:
             return "default"
         usable = self.usable_weight_sets()
         if not usable:
-            raise NoWeightsError(f"No weight set is installed, so no video can be made yet. {IMPORT_HINT}")
+            raise NoWeightsError(
+                "No weight set is installed, so no video can be made yet: this installation's default weights are "
+                "missing (a broken install, or MAKEITTALK_PRETRAINED pointing elsewhere; reinstalling makeittalk "
+                f"restores them). {IMPORT_HINT}"
+            )
         return "original" if "original" in usable else usable[0]
 
     def weights_banner(self) -> tuple[str, bool]:

@@ -91,7 +91,11 @@ def _cmd_list(args: argparse.Namespace) -> int:
     if default:
         print(f"default: {default}")
     else:
-        print("default: none shipped yet (trained weights are planned); use --weights NAME with a set below")
+        print(
+            f"default: none ({store.shipped_dir() / store.MANIFEST_FILE} names no default set: a broken install, "
+            "or MAKEITTALK_PRETRAINED pointing elsewhere; reinstalling makeittalk restores the defaults); "
+            "use --weights NAME with a set below"
+        )
     if not sets:
         print(f"no weight sets installed (store: {store.user_weights_dir()})")
         print("add the original MakeItTalk checkpoints with: makeittalk weights import-original DIR")

@@ -203,7 +203,7 @@ def list_weight_sets() -> list[WeightSet]:
 
 
 def default_weight_set_name() -> str | None:
-    """The shipped default set's name, or None while no trained weights ship."""
+    """The shipped default set's name, or None where the installation's manifest names none."""
     value = read_manifest().get("default")
     return str(value) if value else None
 
@@ -216,8 +216,11 @@ def get_weight_set(name: str) -> WeightSet:
             have = [s.name for s in list_weight_sets()]
             hint = f" (installed here: {', '.join(have)})" if have else ""
             raise MissingStageError(
-                "no default weights ship with this version of makeittalk yet; import the original MakeItTalk "
-                f"checkpoints with 'makeittalk weights import-original DIR' and choose them with --weights original{hint}"
+                f"this installation's default weights are missing: {shipped_dir() / MANIFEST_FILE} names no default "
+                "set (a broken install, or $MAKEITTALK_PRETRAINED pointing elsewhere); 'makeittalk weights verify' "
+                "checks the installed sets and reinstalling makeittalk restores the defaults. Or import the original "
+                "MakeItTalk checkpoints with 'makeittalk weights import-original DIR' and choose them with "
+                f"--weights original{hint}"
             )
         name = default
     for ws in list_weight_sets():
