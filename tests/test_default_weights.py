@@ -71,3 +71,22 @@ def test_demo_renders_with_default_weights(tmp_path):
     info = probe_video(out)
     assert info.audio_codec == "aac" and info.audio_seconds and info.audio_seconds > 1.0
     assert info.video_codec == "h264" and info.num_frames > 25
+
+
+@pytest.mark.slow
+def test_wheel_carries_the_shipped_weights(tmp_path):
+    """A non-editable install must find the set too: the wheel holds every manifest file."""
+    import subprocess
+    import sys
+    import zipfile
+
+    repo = PRETRAINED.parent
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), str(repo)],
+        check=True, capture_output=True, timeout=600,
+    )
+    (wheel,) = tmp_path.glob("makeittalk-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    prefix = next(n for n in names if n.endswith("/share/makeittalk/pretrained/manifest.json")).rsplit("manifest.json", 1)[0]
+    for entry in read_manifest(PRETRAINED)["files"]:
+        assert prefix + entry["path"] in names, entry["path"]
