@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from makeittalk.cli.main import main
+from training_data import one_torch_thread, prepare_talking_dataset
 
 TRAIN_CLIP, VAL_CLIP = "pcavs_AudioSource_00373", "pcavs_Input_00010"
 VAL_SPEAKER = "pcavs_00010"
@@ -30,26 +31,12 @@ def _tiny(config) -> str:
 
 @pytest.fixture(autouse=True)
 def _one_thread():
-    # The machine's cores are shared: one thread keeps these tiny networks fast and deterministic.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    yield from one_torch_thread()
 
 
 @pytest.fixture(scope="module")
 def dataset(data_dir, tmp_path_factory) -> Path:
-    from makeittalk.datasets import prepare_dataset
-
-    raw = tmp_path_factory.mktemp("raw")
-    for clip in (TRAIN_CLIP, VAL_CLIP):
-        for suffix in (".mp4", ".wav", ".landmarks.npz"):
-            (raw / f"{clip}{suffix}").symlink_to(data_dir / "talking" / f"{clip}{suffix}")
-    (raw / "index.tsv").symlink_to(data_dir / "talking" / "index.tsv")
-    out = tmp_path_factory.mktemp("prepared") / "talking"
-    report = prepare_dataset(raw, out, val_speakers=[VAL_SPEAKER])
-    assert not report.failed and len(report.prepared) == 2
-    return out
+    return prepare_talking_dataset(data_dir, tmp_path_factory, (TRAIN_CLIP, VAL_CLIP), [VAL_SPEAKER])
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ import torch
 
 from makeittalk.cli.main import main
 from makeittalk.errors import MakeItTalkError
+from training_data import one_torch_thread, prepare_talking_dataset
 
 TRAIN_CLIP, VAL_CLIP = "pcavs_AudioSource_00373", "pcavs_Input_00010"
 VAL_SPEAKER = "pcavs_00010"
@@ -27,27 +28,12 @@ TINY = [
 
 @pytest.fixture(autouse=True)
 def _one_thread():
-    # The test machine's cores are shared: OpenMP threads spin against other processes and make
-    # these tiny convolutions 100x slower. One thread keeps the test fast and deterministic.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    yield from one_torch_thread()
 
 
 @pytest.fixture(scope="module")
 def dataset(data_dir, tmp_path_factory) -> Path:
-    from makeittalk.datasets import prepare_dataset
-
-    raw = tmp_path_factory.mktemp("raw")
-    for clip in (TRAIN_CLIP, VAL_CLIP):
-        for suffix in (".mp4", ".wav", ".landmarks.npz"):
-            (raw / f"{clip}{suffix}").symlink_to(data_dir / "talking" / f"{clip}{suffix}")
-    (raw / "index.tsv").symlink_to(data_dir / "talking" / "index.tsv")
-    out = tmp_path_factory.mktemp("prepared") / "talking"
-    report = prepare_dataset(raw, out, val_speakers=[VAL_SPEAKER])
-    assert not report.failed and len(report.prepared) == 2
-    return out
+    return prepare_talking_dataset(data_dir, tmp_path_factory, (TRAIN_CLIP, VAL_CLIP), [VAL_SPEAKER])
 
 
 def _rows(path: Path) -> list[dict[str, str]]:

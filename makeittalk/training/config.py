@@ -195,15 +195,18 @@ def config_to_yaml(config: TrainConfig, task: str) -> str:
     return yaml.safe_dump({"task": task, **config.to_dict()}, sort_keys=False)
 
 
-def network_config(cls: type, overrides: Mapping[str, Any]):
-    """The network's config dataclass with the run's `model:` overrides; unknown keys name the valid ones."""
+def network_config(cls: type, overrides: Mapping[str, Any], setting: str = "model",
+                   defaults: Mapping[str, Any] | None = None):
+    """A network's config dataclass from the run's `setting:` overrides (over `defaults`);
+    unknown keys are ConfigErrors that name the valid ones."""
     fields = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(overrides) - fields)
     if unknown:
         raise ConfigError(
-            f"model: unknown {cls.__name__} setting(s) {', '.join(unknown)}; valid settings: {', '.join(sorted(fields))}"
+            f"config '{setting}': unknown setting(s) {', '.join(unknown)} for {cls.__name__}; "
+            f"valid settings: {', '.join(sorted(fields))}"
         )
     try:
-        return cls.from_dict(dict(overrides), source="config 'model'")
+        return cls.from_dict({**(defaults or {}), **overrides}, source=f"config '{setting}'")
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"model: {exc}") from None
+        raise ConfigError(f"config '{setting}': {exc}") from None

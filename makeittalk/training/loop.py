@@ -122,6 +122,13 @@ class TrainingTask:
         if self.config.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(module.parameters(), self.config.grad_clip)
 
+    def optimizer_step(self, loss: torch.Tensor, module: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+        """One update of `module`: fresh gradients of `loss`, optional clipping, the step."""
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.clip_gradients(module)
+        optimizer.step()
+
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)

@@ -136,10 +136,7 @@ class AutoVCTask(TrainingTask):
                     mel = mel + np.float32(rng.uniform(-c.gain_db, c.gain_db) / 100.0)  # dB/100 per unit of the mel scale
                 items.append((mel, f0, emb))
             losses = self._losses(*self._batch(items))
-            self.opt.zero_grad(set_to_none=True)
-            losses["loss"].backward()
-            self.clip_gradients(self.model)
-            self.opt.step()
+            self.optimizer_step(losses["loss"], self.model, self.opt)
             yield {k: float(v.detach()) for k, v in losses.items()}
 
     def validate(self) -> tuple[dict[str, float], float]:

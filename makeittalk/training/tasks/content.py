@@ -191,10 +191,7 @@ class ContentTask(TrainingTask):
     def train_epoch(self, epoch: int, rng: np.random.Generator) -> Iterator[dict[str, float]]:
         for _ in range(self.steps_in_epoch(epoch)):
             losses = self._losses(*self._tensors(self._draw(rng), rng))
-            self.opt.zero_grad(set_to_none=True)
-            losses["loss"].backward()
-            self.clip_gradients(self.model)
-            self.opt.step()
+            self.optimizer_step(losses["loss"], self.model, self.opt)
             yield {k: float(v.detach()) for k, v in losses.items()}
 
     def validate(self) -> tuple[dict[str, float], float]:

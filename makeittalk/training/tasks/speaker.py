@@ -35,7 +35,7 @@ from makeittalk.models import (
     TemporalDiscriminator,
     TemporalDiscriminatorConfig,
 )
-from makeittalk.training.config import ConfigError, TrainConfig
+from makeittalk.training.config import ConfigError, TrainConfig, network_config
 from makeittalk.training.losses import landmark_l1, laplacian_l1, lsgan_discriminator, lsgan_generator
 from makeittalk.training.loop import TrainingTask
 from makeittalk.training.targets import STABLE_POINTS
@@ -116,21 +116,6 @@ def tile_segments(frame_mask: np.ndarray, length: int, limit: int = 0) -> list[i
     return starts
 
 
-def _network_config(cls, overrides: dict[str, Any], setting: str, defaults: dict[str, Any] | None = None):
-    """A network config from a training-config mapping, with unknown keys as ConfigErrors."""
-    fields = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise ConfigError(
-            f"config '{setting}': unknown setting(s) {', '.join(unknown)} for {cls.__name__}; "
-            f"valid settings: {', '.join(sorted(fields))}"
-        )
-    try:
-        return cls.from_dict({**(defaults or {}), **overrides}, source=f"config '{setting}'")
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"config '{setting}': {exc}") from None
-
-
 @contextlib.contextmanager
 def _frozen(*modules: nn.Module) -> Iterator[None]:
     """Parameters of `modules` need no gradient inside (the generator step through D)."""
@@ -164,7 +149,7 @@ class SpeakerTask(TrainingTask):
     def __init__(self, config: SpeakerTrainConfig, dataset, ctx) -> None:
         super().__init__(config, dataset, ctx)
         c = config
-        self.model_config = _network_config(SpeakerBranchConfig, c.model, "model")
+        self.model_config = network_config(SpeakerBranchConfig, c.model, "model")
         if not 2 <= c.segment_windows <= self.model_config.max_len:
             raise ConfigError(
                 f"segment_windows {c.segment_windows} must be between 2 and the speaker branch's "
@@ -178,9 +163,9 @@ class SpeakerTask(TrainingTask):
                         f"temporal_discriminator.{key} {c.temporal_discriminator[key]} must equal the speaker "
                         f"branch's {key} {value} (it reads the branch's output); drop the setting"
                     )
-            self.d_t_config = _network_config(TemporalDiscriminatorConfig, c.temporal_discriminator,
+            self.d_t_config = network_config(TemporalDiscriminatorConfig, c.temporal_discriminator,
                                               "temporal_discriminator", fixed)
-            self.d_l_config = _network_config(FrameDiscriminatorConfig, c.frame_discriminator, "frame_discriminator",
+            self.d_l_config = network_config(FrameDiscriminatorConfig, c.frame_discriminator, "frame_discriminator",
                                               {"landmark_dim": self.model_config.landmark_dim})
 
         audio = ConvertedAudio(c.autovc_weights, ctx.run_dir / "cache", ctx.device)
@@ -336,10 +321,7 @@ class SpeakerTask(TrainingTask):
                 losses["g_adv_t"] = lsgan_generator(temporal_scores(self.d_t, pred, code))
                 losses["g_adv_l"] = lsgan_generator(self.d_l(pred.reshape(-1, 204)))
             losses["loss"] = losses["loss"] + c.lambda_gan_temporal * losses["g_adv_t"] + c.lambda_gan_frame * losses["g_adv_l"]
-        self.opt.zero_grad(set_to_none=True)
-        losses["loss"].backward()
-        self.clip_gradients(self.model)
-        self.opt.step()
+        self.optimizer_step(losses["loss"], self.model, self.opt)
         if c.gan:
             fake = pred.detach()
             w = c.discriminator_real_weight

@@ -430,10 +430,7 @@ class TranslatorTask(TrainingTask):
                 target, reference = rng.choice(len(frames), size=2, replace=False)
                 items.append((frames, int(target), int(reference)))
             _, losses = self._forward(self.net, *make_batch(items, c.image_size))
-            self.opt.zero_grad(set_to_none=True)
-            losses["loss"].backward()
-            self.clip_gradients(self.model)
-            self.opt.step()
+            self.optimizer_step(losses["loss"], self.model, self.opt)
             yield {k: float(v.detach()) for k, v in losses.items()}
 
     def _fixed_val_batches(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
