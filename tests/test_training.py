@@ -19,7 +19,6 @@ import torch
 
 from makeittalk.cli.main import main
 from makeittalk.training import ConfigError, load_config
-from makeittalk.training.tasks.autovc import AutoVCTrainConfig
 from makeittalk.training.tasks.content import ContentTrainConfig
 
 TALKING = ("pcavs_AudioSource_00373", "pcavs_Input_00010")

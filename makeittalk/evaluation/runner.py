@@ -36,6 +36,7 @@ import numpy as np
 from makeittalk.errors import MakeItTalkError
 from makeittalk.evaluation import baselines
 from makeittalk.evaluation.metrics import DEFINITIONS, METRIC_NAMES, evaluate_sequence
+from makeittalk.pipelines.video import read_video_header
 
 __all__ = [
     "VIDEO_SUFFIXES",
@@ -150,20 +151,6 @@ def discover_clips(clips_dir: Path, *, stems: list[str] | None = None,
 # ground truth
 
 
-def _video_meta(path: Path) -> tuple[float, tuple[int, int]]:
-    import imageio_ffmpeg
-
-    reader = imageio_ffmpeg.read_frames(str(path))
-    try:
-        meta = next(reader)
-    except Exception as exc:  # noqa: BLE001 - ffmpeg's own message names the problem
-        raise MakeItTalkError(f"{path}: cannot read the video ({exc})") from exc
-    finally:
-        reader.close()
-    width, height = meta["size"]
-    return float(meta["fps"]), (int(width), int(height))
-
-
 def load_ground_truth(clip: EvalClip, *, detector: str = "auto") -> GroundTruth:
     """The clip's ground-truth landmarks: its .landmarks.npz, else detection on every frame."""
     if clip.landmarks_file is None:
@@ -186,7 +173,8 @@ def load_ground_truth(clip: EvalClip, *, detector: str = "auto") -> GroundTruth:
     if points.ndim != 3 or points.shape[1:] != (68, 2) or len(points) == 0:
         raise MakeItTalkError(f"{path}: landmarks must be (F, 68, 2), got {points.shape}")
     if fps is None or size is None:
-        video_fps, video_size = _video_meta(clip.video)
+        header = read_video_header(clip.video)
+        video_fps, video_size = header.fps, header.size
         fps = fps or video_fps
         size = size or video_size
     if times is None:

@@ -204,6 +204,35 @@ class VideoInfo:
     num_frames: int
 
 
+def ffmpeg_error_line(exc: Exception) -> str:
+    """ffmpeg errors carry its whole banner; the last line names the problem."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip() and line.strip() != ")"]
+    return lines[-1].rstrip(")") if lines else type(exc).__name__
+
+
+@dataclass(frozen=True)
+class VideoHeader:
+    fps: float
+    size: tuple[int, int]  # width, height
+    duration: float  # seconds; 0.0 when the container does not say
+
+
+def read_video_header(path: str | os.PathLike) -> VideoHeader:
+    """fps, frame size and duration from the container header, without decoding frames
+    (cheaper than probe_video, which counts frames)."""
+    import imageio_ffmpeg
+
+    reader = imageio_ffmpeg.read_frames(str(path))
+    try:
+        meta = next(reader)
+    except Exception as exc:  # noqa: BLE001 - ffmpeg's own message names the problem
+        raise MakeItTalkError(f"{path}: cannot read the video ({ffmpeg_error_line(exc)})") from None
+    finally:
+        reader.close()
+    width, height = meta["size"]
+    return VideoHeader(float(meta["fps"]), (int(width), int(height)), float(meta.get("duration") or 0.0))
+
+
 def probe_video(path: str | os.PathLike) -> VideoInfo:
     """Read stream facts from an mp4 by decoding it with ffmpeg (no ffprobe is shipped)."""
     import re

@@ -115,14 +115,18 @@ def _coerce(name: str, value: Any, hint: Any, source: str) -> Any:
     return value
 
 
-def config_from_dict(cls: type[C], data: Mapping[str, Any], *, source: str = "config") -> C:
+def _reject_unknown(cls: type, keys: Any, where: str) -> None:
     fields = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - fields)
+    unknown = sorted(set(keys) - fields)
     if unknown:
         raise ConfigError(
-            f"{source}: unknown setting(s) {', '.join(unknown)} for {cls.__name__}; "
+            f"{where}: unknown setting(s) {', '.join(unknown)} for {cls.__name__}; "
             f"valid settings: {', '.join(sorted(fields))}"
         )
+
+
+def config_from_dict(cls: type[C], data: Mapping[str, Any], *, source: str = "config") -> C:
+    _reject_unknown(cls, data, source)
     hints = typing.get_type_hints(cls)
     values = {k: _coerce(k, v, hints[k], source) for k, v in data.items()}
     try:
@@ -199,13 +203,7 @@ def network_config(cls: type, overrides: Mapping[str, Any], setting: str = "mode
                    defaults: Mapping[str, Any] | None = None):
     """A network's config dataclass from the run's `setting:` overrides (over `defaults`);
     unknown keys are ConfigErrors that name the valid ones."""
-    fields = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise ConfigError(
-            f"config '{setting}': unknown setting(s) {', '.join(unknown)} for {cls.__name__}; "
-            f"valid settings: {', '.join(sorted(fields))}"
-        )
+    _reject_unknown(cls, overrides, f"config '{setting}'")
     try:
         return cls.from_dict({**(defaults or {}), **overrides}, source=f"config '{setting}'")
     except (TypeError, ValueError) as exc:

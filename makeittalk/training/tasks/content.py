@@ -20,6 +20,7 @@ from makeittalk.training.losses import landmark_l1, laplacian_l1
 from makeittalk.training.loop import TrainingTask
 from makeittalk.training.tasks.landmark_data import (
     FRAME_RATE,
+    MIRROR_INDEX,
     ConvertedAudio,
     LandmarkClip,
     load_landmark_clips,
@@ -147,8 +148,6 @@ class ContentTask(TrainingTask):
                 flip = rng.random(len(frames)) < self.config.mirror
                 face = np.where(flip[:, None], mirror_rows(face), face)
                 target = np.where(flip[:, None], mirror_rows(target), target)
-                from makeittalk.training.tasks.landmark_data import MIRROR_INDEX
-
                 point_mask = np.where(flip[:, None], point_mask[:, MIRROR_INDEX], point_mask)
             w = clip.windows(frames)
             if rng is not None:

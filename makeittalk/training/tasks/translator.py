@@ -43,6 +43,7 @@ import torch.nn.functional as F
 
 from makeittalk.errors import MakeItTalkError, WeightsError
 from makeittalk.models import ImageTranslator, ImageTranslatorConfig
+from makeittalk.pipelines.video import ffmpeg_error_line, read_video_header
 from makeittalk.training.config import ConfigError, TrainConfig
 from makeittalk.training.data import Clip, DatasetError
 from makeittalk.training.loop import TrainingTask
@@ -131,26 +132,6 @@ def _sidecar(clip: Clip, video: Path) -> Path | None:
     return None
 
 
-def _probe(video: Path) -> tuple[float, float]:
-    """(fps, duration seconds) of a video, from ffmpeg's header."""
-    import imageio_ffmpeg
-
-    reader = imageio_ffmpeg.read_frames(str(video))
-    try:
-        meta = next(reader)
-    except Exception as exc:  # noqa: BLE001 - ffmpeg's own message names the problem
-        raise DatasetError(f"{video}: cannot read the video ({_last_line(exc)})") from None
-    finally:
-        reader.close()
-    return float(meta["fps"]), float(meta.get("duration") or 0.0)
-
-
-def _last_line(exc: Exception) -> str:
-    """ffmpeg errors carry its whole banner; the last line names the problem."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip() and line.strip() != ")"]
-    return lines[-1].rstrip(")") if lines else type(exc).__name__
-
-
 def frame_landmarks(clip: Clip) -> tuple[np.ndarray, str]:
     """(F, 68, 2) float64 pixel landmarks per video frame (NaN: no face) and where they came from."""
     video = _video_path(clip)
@@ -169,7 +150,7 @@ def frame_landmarks(clip: Clip) -> tuple[np.ndarray, str]:
         if detected is not None and len(detected) == len(points):
             points[~detected] = np.nan
         if times is not None and len(times) == len(points):
-            fps = fps or _probe(video)[0]
+            fps = fps or read_video_header(video).fps
             numbers = np.rint(times * fps).astype(np.int64)
             keep = numbers >= 0
             out = np.full((int(numbers[keep].max(initial=-1)) + 1, 68, 2), np.nan)
@@ -181,7 +162,8 @@ def frame_landmarks(clip: Clip) -> tuple[np.ndarray, str]:
         raise DatasetError(f"clip {clip.id} has no pixel landmarks; prepare it again with 'makeittalk data prepare'")
     from makeittalk.datasets.prepare import interpolate_landmarks, mel_frame_times
 
-    fps, duration = _probe(video)
+    header = read_video_header(video)
+    fps, duration = header.fps, header.duration
     prepared = np.asarray(arrays["landmarks"], dtype=np.float64)
     mask = np.asarray(arrays["landmark_mask"], dtype=bool) if "landmark_mask" in arrays else None
     count = int(round(duration * fps)) if duration > 0 else int(round(clip.seconds * fps))
@@ -235,7 +217,7 @@ def load_clip_frames(clip: Clip, size: int, max_frames: int, crop_mode: str = "c
     except DatasetError:
         raise
     except Exception as exc:  # noqa: BLE001 - ffmpeg's own message names the problem
-        raise DatasetError(f"clip {clip.id}: cannot decode {video} ({_last_line(exc)})") from None
+        raise DatasetError(f"clip {clip.id}: cannot decode {video} ({ffmpeg_error_line(exc)})") from None
     finally:
         reader.close()
     if got.sum() < 2:
