@@ -77,3 +77,28 @@ def toon():
     from renderer.synthetic import draw_cartoon_face
 
     return draw_cartoon_face(256, transparent=True)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Add the largest difference each oracle comparison saw (tests/tolerances.py) to a report.
+
+    One file per kernel choice, test-artifacts/reference_differences-<torch>-<openblas>.json,
+    merged across runs (the fast and the slow suite), so a report can quote the figures.
+    """
+    import json
+
+    from tolerances import largest_differences
+
+    seen = largest_differences()
+    artifacts = REPO_ROOT / "test-artifacts"
+    if not seen or not artifacts.is_dir():
+        return
+    kernels = [os.environ.get("ATEN_CPU_CAPABILITY", "native"), os.environ.get("OPENBLAS_CORETYPE", "native")]
+    path = artifacts / f"reference_differences-{kernels[0]}-{kernels[1]}.json".lower()
+    merged = json.loads(path.read_text()) if path.exists() else {}
+    for what, entry in seen.items():
+        old = merged.get(what)
+        if old is not None:
+            entry = {**entry, **{k: max(entry[k], old[k]) for k in ("max_abs", "share_of_tolerance")}}
+        merged[what] = entry
+    path.write_text(json.dumps(merged, indent=1, sort_keys=True) + "\n")

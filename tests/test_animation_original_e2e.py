@@ -16,15 +16,10 @@ import pytest
 from makeittalk.animation.engine import AnimationConfig, LandmarkAnimator
 from makeittalk.cli.main import main as cli_main
 from original_checkpoints import write_original_checkpoint
+from tolerances import MEL_NORM, NETWORK, NETWORK_PIXELS, NORMALIZED_LANDMARKS, assert_close
 
 SET_NAME = "original-rulefilled"
 CHECKPOINTS = ("ckpt_autovc", "ckpt_content_branch", "ckpt_speaker_branch")
-
-# README §8.2.
-TOL_NETWORK = dict(atol=2e-5, rtol=1e-5)
-TOL_MEL_NORM = 5e-4
-TOL_NORMALIZED = 2e-5
-TOL_PIXELS = 2e-3
 
 
 @pytest.fixture(scope="module")
@@ -64,10 +59,6 @@ def runs(weights_home, reference_dir, e2e):
     return out
 
 
-def max_diff(a, b) -> float:
-    return float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
-
-
 def test_detected_face_is_the_reference_face(runs, e2e):
     np.testing.assert_array_equal(runs["points"][:, :2], e2e["dlib_landmarks"])
 
@@ -78,24 +69,25 @@ def test_weight_set_name_is_recorded(runs):
 
 def test_mel_norm(runs, e2e):
     assert runs[False].mel_norm.shape == e2e["mel_norm"].shape == (287, 80)
-    assert max_diff(runs[False].mel_norm, e2e["mel_norm"]) <= TOL_MEL_NORM
+    assert_close(runs[False].mel_norm, e2e["mel_norm"].astype(runs[False].mel_norm.dtype), MEL_NORM, "e2e mel_norm")
 
 
 def test_branch_outputs(runs, e2e):
     result = runs[False]
     assert result.delta_speaker_raw.shape == result.delta_content_raw.shape == (269, 204)
-    np.testing.assert_allclose(result.delta_speaker_raw, e2e["delta_speaker_raw"], **TOL_NETWORK)
-    np.testing.assert_allclose(result.delta_content_raw, e2e["delta_content_raw"], **TOL_NETWORK)
+    assert_close(result.delta_speaker_raw, e2e["delta_speaker_raw"], NETWORK, "e2e delta_speaker_raw")
+    assert_close(result.delta_content_raw, e2e["delta_content_raw"], NETWORK, "e2e delta_content_raw")
 
 
 def test_final_normalised_landmarks(runs, e2e):
-    assert max_diff(runs[False].landmarks_normalized, e2e["landmarks_final"]) <= TOL_NORMALIZED
+    normalized = runs[False].landmarks_normalized
+    assert_close(normalized, e2e["landmarks_final"].astype(normalized.dtype), NORMALIZED_LANDMARKS, "e2e landmarks_final")
 
 
 def test_pixel_landmarks_without_blinks(runs, e2e):
     result = runs[False]
     assert result.blink_frames == []
-    assert max_diff(result.pixels, e2e["pix_final_noblink"]) <= TOL_PIXELS
+    assert_close(result.pixels, e2e["pix_final_noblink"], NETWORK_PIXELS, "e2e pix_final_noblink")
     # At 62.5 fps the exported frames are exactly the original's frames: same count, same times.
     seq = result.sequence
     assert seq.num_frames == 269 and seq.fps == 62.5 and seq.compat == "original"
@@ -106,7 +98,7 @@ def test_pixel_landmarks_without_blinks(runs, e2e):
 def test_pixel_landmarks_with_seeded_blinks(runs, e2e):
     result = runs[True]
     assert result.blink_frames == e2e["blink_frames_seeded"].tolist() == [30, 164]
-    assert max_diff(result.pixels, e2e["pix_final_blink_seeded"]) <= TOL_PIXELS
+    assert_close(result.pixels, e2e["pix_final_blink_seeded"], NETWORK_PIXELS, "e2e pix_final_blink_seeded")
     # The first blink's ramp starts at frame 21; the 15-frame smoothing reaches 7 frames back.
     np.testing.assert_array_equal(result.pixels[:14], runs[False].pixels[:14])
     assert not np.array_equal(result.pixels[14:21], runs[False].pixels[14:21])

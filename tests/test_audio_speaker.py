@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from tolerances import EMBEDDING, assert_close
+
 from makeittalk.audio import SpeakerEncoder
 from makeittalk.audio.speaker import SEGMENT_SAMPLES
 
@@ -28,8 +30,8 @@ def test_speaker_branch_embedding_matches_fixture(encoder: SpeakerEncoder, ref: 
     result = encoder.embed_detailed(ref["wav_in_int16"].astype(np.float32) / 32768)
     np.testing.assert_array_equal(result.preprocessed, ref["resemblyzer_wav_speaker_branch"])
     assert result.embedding.dtype == np.float32 and result.embedding.shape == (256,)
-    assert np.max(np.abs(result.embedding - ref["emb_speaker_branch"])) <= 1e-6  # observed: 0.0
-    np.testing.assert_allclose(result.segments, ref["emb_speaker_branch_segments"], rtol=0, atol=1e-6)
+    assert_close(result.embedding, ref["emb_speaker_branch"], EMBEDDING, "speaker-branch embedding")
+    assert_close(result.segments, ref["emb_speaker_branch_segments"], EMBEDDING, "speaker-branch segments")
     assert result.segments.shape == (1, 256)
     assert result.num_partials == 7
     assert not result.no_speech_detected
@@ -39,8 +41,8 @@ def test_autovc_source_embedding_matches_fixture(encoder: SpeakerEncoder, ref: d
     # int16 input is read as librosa.load reads PCM16 (x / 32768 in float32)
     result = encoder.embed_detailed(ref["wav_norm_int16"])
     np.testing.assert_array_equal(result.preprocessed, ref["resemblyzer_wav_autovc_source"])
-    assert np.max(np.abs(result.embedding - ref["emb_autovc_source"])) <= 1e-6  # observed: 0.0
-    np.testing.assert_allclose(result.segments, ref["emb_autovc_source_segments"], rtol=0, atol=1e-6)
+    assert_close(result.embedding, ref["emb_autovc_source"], EMBEDDING, "AutoVC source embedding")
+    assert_close(result.segments, ref["emb_autovc_source_segments"], EMBEDDING, "AutoVC source segments")
     np.testing.assert_array_equal(encoder.embed(ref["wav_norm_int16"]), result.embedding)
     # plain mean over segments, not re-normalised (one segment here, so it is unit-norm anyway)
     assert np.linalg.norm(result.embedding) == pytest.approx(1.0, abs=1e-6)

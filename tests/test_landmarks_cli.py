@@ -10,6 +10,7 @@ import pytest
 
 from makeittalk.cli.main import main as cli_main
 from original_checkpoints import write_original_checkpoint
+from tolerances import NETWORK_PIXELS, assert_close
 
 SET_NAME = "original-rulefilled"
 
@@ -67,15 +68,15 @@ def test_compat_original_json_is_the_original_frames(with_weights, reference_dir
     assert data["version"] == __version__
     landmarks = np.asarray(data["landmarks"])
     assert landmarks.shape == (269, 68, 3)
-    # 6 decimals in the file; the values themselves match the original bit for bit.
-    assert np.max(np.abs(landmarks - e2e["pix_final_noblink"])) <= 5e-7
+    # 6 decimals in the file, and the networks' float32 sums reordered by this CPU's kernels.
+    assert_close(landmarks, e2e["pix_final_noblink"], NETWORK_PIXELS, "landmarks CLI, compat original")
 
 
 def test_compat_original_with_seeded_blinks(with_weights, reference_dir, face_file, e2e, tmp_path):
     out = tmp_path / "orig.npy"
     assert landmarks_cli(reference_dir, out, "--compat", "original", "--fps", "62.5", "--seed", "0",
                          "--face-landmarks", str(face_file)) == 0
-    np.testing.assert_allclose(np.load(out), e2e["pix_final_blink_seeded"], atol=2e-3, rtol=0)
+    assert_close(np.load(out), e2e["pix_final_blink_seeded"], NETWORK_PIXELS, "landmarks CLI, seeded blinks")
 
 
 def test_default_mode_covers_the_audio_at_the_requested_rate(with_weights, reference_dir, face_file, tmp_path):
