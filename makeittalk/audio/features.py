@@ -230,6 +230,9 @@ class _RaptRunner:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            # Ctrl+C interrupts this process, which kills the worker; a worker that got the
+            # signal too would die first and be reported as "killed by signal".
+            process_group=0,
         )
         if not self._atexit_registered:
             atexit.register(self.close)

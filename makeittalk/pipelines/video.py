@@ -131,7 +131,9 @@ class VideoWriter:
             command += ["-i", str(audio_path), "-c:a", codec.audio_codec, "-b:a", self.settings.audio_bitrate]
         command += codec.video_args(self.settings) + [str(self._partial)]
         self._stderr = open(Path(self._workdir.name) / "ffmpeg.log", "w+b")
-        self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=self._stderr)
+        # Its own process group: a terminal's Ctrl+C goes to this process, which then aborts
+        # the encoder itself, instead of racing an encoder that died first ("ffmpeg stopped").
+        self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=self._stderr, process_group=0)
         self.size = (width, height)
 
     def write(self, frame: np.ndarray) -> None:
