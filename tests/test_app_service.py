@@ -399,3 +399,44 @@ def test_background_is_a_colour_or_an_uploaded_image_never_another_server_file(s
     for value in (str(private), str(service.work_dir / ".." / "private.png"), "/etc/hostname", "not a colour"):
         with pytest.raises(MakeItTalkError, match="colour .* or an image uploaded here"):
             service.check_background(value)
+
+
+def test_sigterm_stops_the_app_and_removes_its_private_folder(tmp_path):
+    """`kill PID` must clean up like Ctrl+C does, quickly, and the console never offers a share link."""
+    import signal
+    import time
+
+    from makeittalk.app.testing import free_port
+
+    env = {**os.environ, "TMPDIR": str(tmp_path), "MAKEITTALK_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1"}
+    env.pop("GRADIO_TEMP_DIR", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "makeittalk", "app", "--no-warm-up", "--port", str(free_port()),
+         "--puppets-dir", str(tmp_path / "puppets")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
+    )
+    lines = []
+    try:
+        for line in process.stdout:  # blocks until the app prints its address (or exits)
+            lines.append(line)
+            if "running on http://127.0.0.1" in line:
+                break
+        assert process.poll() is None, "".join(lines)
+        private = list(tmp_path.glob("makeittalk-app-*"))
+        assert len(private) == 1 and (private[0] / "outputs").is_dir(), "".join(lines)
+        sent = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        rest = process.communicate(timeout=60)[0]
+        stopped_s = time.monotonic() - sent
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    log = "".join(lines) + rest
+    assert process.returncode == 0, log
+    assert not private[0].exists(), log
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert set(left) <= {"home", "puppets"}, left  # nothing in the temporary folder (gradio's cache included)
+    assert "share=True" not in log and "public link" not in log, log
+    # 2 s on a quiet machine; the bound leaves room for a loaded CI runner.
+    assert stopped_s < 10, (stopped_s, log)

@@ -18,12 +18,29 @@ __all__ = ["AppConfig", "DEFAULT_HOST", "DEFAULT_PORT", "build_app", "launch", "
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("build_app", "launch"):
+    if name == "build_app":
         os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
         from makeittalk.app import ui
 
         return getattr(ui, name)
     raise AttributeError(f"module 'makeittalk.app' has no attribute {name!r}")
+
+
+def launch(config: AppConfig | None = None, **launch_kwargs: Any):
+    """Serve the page (blocks until Ctrl+C or SIGTERM unless prevent_thread_lock=True).
+
+    The app's folders exist before gradio is imported: gradio fixes its cache folder at import
+    time, and would otherwise leave an empty one in the system's temporary folder.
+    """
+    from makeittalk.app.service import AppService
+
+    config = config or AppConfig()
+    service = AppService(config)
+    os.environ["GRADIO_TEMP_DIR"] = str(service.gradio_dir)
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    from makeittalk.app import ui
+
+    return ui.launch(config, service=service, **launch_kwargs)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -134,9 +134,11 @@ class AppService:
     def __init__(self, config: AppConfig | None = None) -> None:
         self.config = config or AppConfig()
         self.config.validate()
+        self._private_folder: Path | None = None
         if self.config.work_dir is None:
             self.work_dir = Path(tempfile.mkdtemp(prefix="makeittalk-app-"))
-            atexit.register(shutil.rmtree, self.work_dir, True)
+            self._private_folder = self.work_dir
+            atexit.register(self.remove_private_folder)
         else:
             self.work_dir = Path(self.config.work_dir).resolve()
             self.work_dir.mkdir(parents=True, exist_ok=True)
@@ -151,6 +153,12 @@ class AppService:
         self._cond = threading.Condition()
         self._free: dict[tuple, list[Any]] = {}
         self._created: dict[tuple, int] = {}
+
+    def remove_private_folder(self) -> None:
+        """Remove the temporary work folder this service made (never a --work-dir the user named)."""
+        if self._private_folder is not None:
+            shutil.rmtree(self._private_folder, ignore_errors=True)
+            self._private_folder = None
 
     # ---- weights ------------------------------------------------------------------------
 

@@ -171,7 +171,36 @@ class MakeItTalkBlocks(gr.Blocks):
             app_kwargs={"middleware": [Middleware(_OfflineGuard)]},
         )
         options.update(kwargs)
-        return super().launch(**options)
+        block = not options.pop("prevent_thread_lock", False)
+        # gradio's own start-up lines include "set `share=True`", which this app refuses: print ours.
+        quiet, options["quiet"] = options["quiet"], True
+        if not block:
+            return super().launch(prevent_thread_lock=True, **options)
+        import signal
+        import threading
+
+        # SIGTERM (`kill PID`, systemd, docker stop) would end the process without running atexit,
+        # leaving uploads and outputs in /tmp: handle it like Ctrl+C. Installed before the address
+        # is printed, so a signal sent as soon as the app says it is up is never missed.
+        stopped = threading.Event()
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGTERM, lambda signum, frame: stopped.set())
+        try:
+            result = super().launch(prevent_thread_lock=True, **options)
+            if not quiet:
+                print(f"makeittalk app: running on {self.local_url} (this computer only unless --host says "
+                      "otherwise; Ctrl+C or SIGTERM stops it)", file=sys.stderr, flush=True)
+            while not stopped.wait(0.2) and self.is_running:
+                pass
+        except KeyboardInterrupt:
+            result = None
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+            self.close(verbose=False)
+            self.makeittalk_service.remove_private_folder()
+        return result
 
 
 def build_app(config: AppConfig | None = None, service: AppService | None = None) -> MakeItTalkBlocks:
@@ -406,17 +435,18 @@ def build_app(config: AppConfig | None = None, service: AppService | None = None
              bg_color, bg_image, weights, mode, editor, puppet_name],
             [video, result_note, downloads],
             concurrency_limit=config.concurrency, concurrency_id="render",
-            show_progress="full", api_name="render",
+            # One progress bar, on the video: the other outputs would each draw their own copy.
+            show_progress="full", show_progress_on=[video], api_name="render",
         )
 
     demo.queue(max_size=config.queue_size, default_concurrency_limit=config.concurrency)
     return demo
 
 
-def launch(config: AppConfig | None = None, **launch_kwargs: Any):
+def launch(config: AppConfig | None = None, service: AppService | None = None, **launch_kwargs: Any):
     """Build the page and serve it (blocks until interrupted unless prevent_thread_lock=True)."""
     config = config or AppConfig()
-    service = AppService(config)
+    service = service or AppService(config)
     demo = build_app(config, service)
     if config.warm_up:
         service.warm_up()
