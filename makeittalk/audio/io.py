@@ -132,7 +132,8 @@ def _check_length(waveform: Waveform, max_seconds: float | None) -> Waveform:
 # Files
 
 
-def _load_path(path: Path, max_seconds: float | None = None) -> Waveform:
+def check_audio_path(path: Path) -> None:
+    """AudioError unless `path` is a readable, non-empty file (no decoding: cheap enough to run first)."""
     name = str(path)
     if not path.exists():
         raise AudioError(f"audio file {name} does not exist; check the path")
@@ -149,6 +150,10 @@ def _load_path(path: Path, max_seconds: float | None = None) -> Waveform:
     if size == 0:
         raise AudioError(f"audio file {name} is empty (0 bytes); re-export or re-download it")
 
+
+def _load_path(path: Path, max_seconds: float | None = None) -> Waveform:
+    name = str(path)
+    check_audio_path(path)
     samples = _read_pcm16_wav_fast(path, max_seconds)
     if samples is None:
         samples = _decode_with_ffmpeg(path, max_seconds)

@@ -88,8 +88,11 @@ def run(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     say = (lambda *_: None) if args.quiet else eprint
+    from makeittalk.pipelines.preflight import check_inputs
+
     output = Path(args.output)
-    # Fail before the slow part when the output cannot be written.
+    # Every bad input at once, and an unwritable output, before the slow part.
+    check_inputs(portrait=args.image, audio=args.audio, face_landmarks=args.face_landmarks, weights=args.weights)
     check_output_path(output, overwrite=args.overwrite, suffixes=(".json", ".npy"))
 
     from makeittalk.animation.engine import LandmarkAnimator

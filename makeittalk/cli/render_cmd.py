@@ -178,7 +178,12 @@ def _run_single(args: argparse.Namespace) -> int:
     from makeittalk.pipelines.progress import make_progress
     from makeittalk.pipelines.talking_head import TalkingHead, check_render_outputs, _input_paths, _video_format
 
+    from makeittalk.pipelines.preflight import check_inputs
+
     output = Path(args.output)
+    # Every bad input at once, before anything heavy is imported or loaded.
+    check_inputs(portrait=args.portrait, audio=args.audio, face_landmarks=args.face_landmarks,
+                 background=args.background, weights=args.weights)
     kwargs = _render_kwargs(_options(args), args)
     # Fail before loading anything when the outputs cannot be written.
     fmt = _video_format(output, kwargs.get("video_format"))
@@ -187,10 +192,13 @@ def _run_single(args: argparse.Namespace) -> int:
                          inputs=_input_paths(portrait=args.portrait, audio=args.audio,
                                              face_landmarks=kwargs.get("face_landmarks"),
                                              background=kwargs.get("background")))
+    from makeittalk.audio import load_audio
+
+    waveform = load_audio(args.audio)  # decoding errors too come before the networks load
     progress = make_progress(quiet=args.quiet, json_progress=args.json_progress)
     try:
         head = TalkingHead.from_pretrained(args.weights, device=args.device, renderer=kwargs.get("renderer", "auto"))
-        head.render(args.portrait, args.audio, output, overwrite=args.overwrite, progress=progress, **kwargs)
+        head.render(args.portrait, waveform, output, overwrite=args.overwrite, progress=progress, **kwargs)
     finally:
         if progress is not None:
             progress.close()

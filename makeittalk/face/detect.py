@@ -459,6 +459,14 @@ def add_standard_z(points_xy: np.ndarray) -> np.ndarray:
     return np.concatenate([xy, standard_face()[:, 2:3]], axis=1)
 
 
+def check_landmarks_path(file: Path) -> None:
+    """LandmarksError unless `file` exists and is a file (cheap enough to run before any work)."""
+    if not file.exists():
+        raise LandmarksError(f"{file}: landmarks file not found; check the path")
+    if file.is_dir():
+        raise LandmarksError(f"{file} is a folder; give a landmarks file (JSON or 68 lines of 'x y')")
+
+
 def load_landmarks_file(path: str | os.PathLike) -> np.ndarray:
     """Read 68 hand-made landmarks: (68, 2) or (68, 3) float64 pixels.
 
@@ -467,10 +475,7 @@ def load_landmarks_file(path: str | os.PathLike) -> np.ndarray:
     skipped; a single line of 136 or 204 numbers is also accepted). Raises LandmarksError.
     """
     file = Path(path)
-    if not file.exists():
-        raise LandmarksError(f"{file}: landmarks file not found; check the path")
-    if file.is_dir():
-        raise LandmarksError(f"{file} is a folder; give a landmarks file (JSON or 68 lines of 'x y')")
+    check_landmarks_path(file)
     try:
         raw = file.read_bytes()
     except OSError as exc:

@@ -75,7 +75,8 @@ def _pil_name(image: Image.Image) -> str:
     return str(filename) if filename else "the PIL image"
 
 
-def _open_path(path: Path) -> Image.Image:
+def check_image_path(path: Path) -> None:
+    """ImageError unless `path` is a non-empty file (no decoding: cheap enough to run first)."""
     if not path.exists():
         raise ImageError(f"{path}: file not found; check the path")
     if path.is_dir():
@@ -86,6 +87,10 @@ def _open_path(path: Path) -> Image.Image:
         raise ImageError(f"{path}: cannot be read ({exc.strerror}); check its permissions") from exc
     if size == 0:
         raise ImageError(f"{path}: the file is empty; re-export or re-download the image")
+
+
+def _open_path(path: Path) -> Image.Image:
+    check_image_path(path)
     try:
         with open(path, "rb") as handle:
             data = handle.read()

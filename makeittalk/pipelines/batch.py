@@ -141,9 +141,9 @@ def _convert(column: str, kind: str, value: Any, base: Path) -> Any:
         candidate = Path(text).expanduser()
         if not candidate.is_absolute():
             candidate = base / candidate
-        from makeittalk.pipelines.talking_head import _IMAGE_SUFFIXES
+        from makeittalk.pipelines.preflight import looks_like_image_path
 
-        if candidate.suffix.lower() in _IMAGE_SUFFIXES or candidate.is_file():
+        if looks_like_image_path(candidate):
             return candidate
         return text
     if kind == "float":

@@ -62,14 +62,26 @@ def run_demo(
     weights: str = "default",
     fps: float = 25.0,
     seed: int = 0,
+    still: bool = False,
+    pose_scale: float = 1.0,
+    lip_scale: float = 1.0,
     overwrite: bool = False,
     device: str | None = None,
     on_stage: Callable[[StageReport], None] = lambda stage: None,
 ) -> DemoResult:
     """Render the demo video to `output`; see the module docstring for missing stages."""
+    from makeittalk.pipelines.preflight import check_weights
+
     output = Path(output)
     if output.exists() and not overwrite:
         raise MakeItTalkError(f"{output} already exists; choose another name or pass --overwrite")
+    try:
+        check_weights(weights)  # a set that is not installed fails now, not after the audio work
+    except MissingStageError:
+        pass  # a broken install: the stages below report exactly what is missing
+    from makeittalk.animation.engine import AnimationConfig
+
+    AnimationConfig(fps=fps, seed=seed, still=still, pose_scale=pose_scale, lip_scale=lip_scale)  # bad values fail now
     result = DemoResult()
 
     def record(stage: StageReport) -> StageReport:
@@ -107,8 +119,8 @@ def run_demo(
         record(StageReport("render video", "skipped", 0.0, "needs the landmark animation"))
         return result
     face = animator.static_face(detection.landmarks)
-    sequence = animator.animate(features, face, fps=fps, seed=seed,
-                                image_size=(portrait.shape[1], portrait.shape[0]))
+    sequence = animator.animate(features, face, fps=fps, seed=seed, still=still, pose_scale=pose_scale,
+                                lip_scale=lip_scale, image_size=(portrait.shape[1], portrait.shape[0]))
     record(StageReport("landmark animation", "ok", time.perf_counter() - start,
                        f"{sequence.landmarks.shape[0]} frames at {fps:g} fps with weights '{sequence.weights}'"))
 

@@ -41,6 +41,7 @@ from makeittalk.errors import (
     MissingStageError,
     OutputFileError,
 )
+from makeittalk.pipelines.preflight import check_inputs, check_portrait_path, looks_like_image_path
 from makeittalk.pipelines.progress import ProgressCallback, ProgressEvent, ProgressTracker
 
 __all__ = [
@@ -57,7 +58,6 @@ __all__ = [
 RENDERERS = ("auto", "translator", "warp")
 VIDEO_FORMATS = ("mp4", "webm")
 _SUFFIXES = {"mp4": (".mp4", ".m4v"), "webm": (".webm",)}
-_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 # x264 preset of the output: "veryfast" encodes 512x512 at ~3x the speed of "medium" on a small
 # CPU (the encoder shares the cores with the renderer); at CRF 18 the frames look the same.
 DEFAULT_PRESET = "veryfast"
@@ -557,6 +557,7 @@ class TalkingHead:
         output = Path(output)
         fmt = _video_format(output, video_format)
         save_path = Path(save_landmarks) if save_landmarks is not None else None
+        check_inputs(portrait=portrait, audio=audio, face_landmarks=face_landmarks, background=background)
         inputs = _input_paths(portrait=portrait, audio=audio, face_landmarks=face_landmarks, background=background)
         check_render_outputs(output, video_format=fmt, overwrite=overwrite, inputs=inputs, save_landmarks=save_path)
         if fmt == "webm":
@@ -691,11 +692,7 @@ def _prepare(portrait: Any, face_landmarks: Any, detector: str, style: str, *, d
     elif isinstance(portrait, (str, os.PathLike)):
         path = Path(portrait)
         if path.is_dir():
-            if not (path / "puppet.json").is_file():
-                raise ImageError(
-                    f"{path} is a folder but not a puppet folder (no puppet.json); pass an image file, or make "
-                    f"a puppet with 'makeittalk puppet create IMAGE -o {path}'"
-                )
+            check_portrait_path(path)
             from renderer.puppet import Puppet
 
             puppet = Puppet.load(path)
@@ -781,14 +778,10 @@ def _input_paths(**values: Any) -> dict[str, Path]:
     out = {}
     for key, value in values.items():
         if isinstance(value, (str, os.PathLike)):
-            if key == "background" and isinstance(value, str) and not _looks_like_image_path(value):
+            if key == "background" and isinstance(value, str) and not looks_like_image_path(value):
                 continue
             out[names[key]] = Path(value)
     return out
-
-
-def _looks_like_image_path(value: str) -> bool:
-    return Path(value).suffix.lower() in _IMAGE_SUFFIXES or Path(value).is_file()
 
 
 def _check_background(background: Any) -> Any:
@@ -799,7 +792,7 @@ def _check_background(background: Any) -> Any:
 
     from makeittalk.face import load_image
 
-    if isinstance(background, Path) or (isinstance(background, str) and _looks_like_image_path(background)):
+    if isinstance(background, Path) or (isinstance(background, str) and looks_like_image_path(background)):
         return load_image(background, "RGBA")
     if isinstance(background, (str, tuple, list)):
         try:
