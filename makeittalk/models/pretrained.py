@@ -83,14 +83,15 @@ def _check_state(module: nn.Module, state: dict[str, torch.Tensor], source: str)
 def build_for_loading(cls: type[M], config: NetworkConfig) -> M:
     """An instance whose weights are about to be replaced, built without the cost of random init.
 
-    Parameters go on the meta device and `load_state_dict(..., assign=True)` fills them; networks
-    with computed (non-persistent) buffers, such as the PE table, are built normally instead.
+    Parameters go on the meta device and `load_state_dict(..., assign=True)` fills them. Computed
+    (non-persistent) buffers are not in the file: a network that builds one on the meta device is
+    built normally instead (the PE table is computed on the CPU explicitly, so it is not).
     """
     with torch.device("meta"):
         model = cls(config)  # type: ignore[call-arg]
     assert isinstance(model, nn.Module)
     persistent = set(model.state_dict())
-    if any(name not in persistent for name, _ in model.named_buffers()):
+    if any(name not in persistent and buffer.is_meta for name, buffer in model.named_buffers()):
         return cls(config)  # type: ignore[call-arg]
     return model
 

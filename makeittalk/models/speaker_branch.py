@@ -32,9 +32,11 @@ def positional_encoding(max_len: int, d_model: int) -> torch.Tensor:
     """
     if d_model % 2:
         raise ValueError(f"d_model must be even, got {d_model}")
-    pos = torch.arange(max_len, dtype=torch.float64).unsqueeze(1)
-    i = torch.arange(0, d_model, 2, dtype=torch.float64)
-    pe = torch.empty(max_len, d_model, dtype=torch.float64)
+    # Always on the CPU, also inside `torch.device("meta")` (build_for_loading): the table is
+    # computed, not loaded, and meta tensors would go through slow Python decompositions.
+    pos = torch.arange(max_len, dtype=torch.float64, device="cpu").unsqueeze(1)
+    i = torch.arange(0, d_model, 2, dtype=torch.float64, device="cpu")
+    pe = torch.empty(max_len, d_model, dtype=torch.float64, device="cpu")
     pe[:, 0::2] = torch.sin(pos / torch.pow(10000.0, 2 * i / d_model))
     pe[:, 1::2] = torch.cos(pos / torch.pow(10000.0, 2 * (i + 1) / d_model))
     return pe.to(torch.float32).unsqueeze(0)
