@@ -112,6 +112,9 @@ def main() -> int:
     parser.add_argument("--no-calibrate-content", action="store_true")
     parser.add_argument("--rigid-pose", action="store_true",
                         help="keep only the similarity (head) motion of the speaker branch's output")
+    parser.add_argument("--procedural-pose", type=float,
+                        help="add procedural head motion at this gain (animation.head_motion), for a speaker "
+                             "branch that predicts almost none")
     parser.add_argument("--no-face-tweaks", action="store_true",
                         help="skip the original's pixel tweaks of the portrait (thinner lips, wider eyes)")
     parser.add_argument("--name", default="default")
@@ -148,6 +151,8 @@ def main() -> int:
             animation["face_tweaks"] = False
         if args.rigid_pose:
             animation["rigid_pose"] = True
+        if args.procedural_pose is not None:
+            animation["procedural_pose"] = args.procedural_pose
         data = {
             "format": SET_FORMAT,
             "format_version": FORMAT_VERSION,
@@ -171,7 +176,8 @@ def main() -> int:
             mean = {(f"model:{args.name}" if k.startswith("model:") else k): v for k, v in (report.get("mean") or {}).items()}
             data["evaluation"] = {
                 "command": "makeittalk eval shared/data/talking --split-from DATASET (held-out speakers)",
-                "evaluated_as": report.get("weights"),
+                # The candidate's folder name only: no path of the training machine in a shipped file.
+                "evaluated_as": Path(str(report.get("weights"))).name,
                 "clips": [c.get("clip") for c in report.get("clips", [])],
                 "mean": mean,
             }

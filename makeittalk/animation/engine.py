@@ -687,6 +687,13 @@ class LandmarkAnimator:
         else:
             shaped = pp.close_speaker_mouth(smoothed)
         ds_post = pp.scale_pose(shaped, amp_pos)
+        procedural_gain = float(self.tuning.get("procedural_pose", 0.0)) * config.amp_pos / pp.DEFAULT_AMP_POS
+        if procedural_gain > 0:
+            from makeittalk.animation.head_motion import procedural_pose, rigid_delta
+
+            loudness = np.asarray(feats.mel, dtype=np.float64).mean(axis=1)[:num_windows]
+            pose = procedural_pose(num_windows, loudness, seed=config.seed)
+            ds_post = ds_post + rigid_delta(face_id, pose * procedural_gain)
         calibrated = pp.calibrate_content(delta_content) if self.tuning.get("calibrate_content", True) else delta_content
         dc_post = pp.amplify_lips(calibrated, amp_lip, amp_lip)
         fixed, _ = pp.fix_inverse_lips(pp.combine(ds_post, dc_post, face_id))
@@ -742,7 +749,10 @@ def _as_static_face(face: Any, tweaks: bool = True) -> Any:
 #: lips, wider eyes), which only suit networks trained on tweaked faces.
 #: rigid_pose true keeps only the similarity motion of each speaker-branch frame (see
 #: postprocess.rigid_speaker_delta), for speaker branches trained on head motion alone.
-TUNING_KEYS = {"amp_lip": float, "amp_pos": float, "calibrate_content": bool, "face_tweaks": bool, "rigid_pose": bool}
+#: procedural_pose GAIN adds the procedural head motion of animation.head_motion (scaled by
+#: pose_scale, removed by still), for speaker branches that predict almost none.
+TUNING_KEYS = {"amp_lip": float, "amp_pos": float, "calibrate_content": bool, "face_tweaks": bool, "rigid_pose": bool,
+               "procedural_pose": float}
 
 
 def _check_tuning(tuning: dict[str, Any]) -> dict[str, Any]:

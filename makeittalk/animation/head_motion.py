@@ -1,0 +1,109 @@
+"""Procedural head motion for weight sets whose speaker branch predicts almost none.
+
+The project's default speaker branch learned head motion that barely moves (0.07 px on the
+demo, correlation with held-out real head motion near 0), so `--pose-scale` and `--still` had
+no visible effect. A weight set can ask for this generator instead (weightset.json
+"animation": {"procedural_pose": GAIN}): slow band-limited sway on every axis, plus nods and
+small turns that follow the loudness of the speech, calmer in silences. It is rigid (rotation
+and shift of the whole face), seeded, and scaled by the user's pose_scale like the network's
+motion. It does not claim to predict the speaker's own head motion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.signal import butter, sosfiltfilt
+
+from makeittalk.animation.blinks import INTERNAL_FPS
+
+
+@dataclass(frozen=True)
+class HeadMotionStyle:
+    """Standard deviations of the motion at gain 1 (normalised face units: the jaw is 1.6 wide)."""
+
+    yaw_deg: float = 3.0
+    pitch_deg: float = 2.0
+    roll_deg: float = 2.0
+    shift_x: float = 0.03
+    shift_y: float = 0.02
+    sway_hz: float = 0.35  # upper edge of the idle sway band
+    nod_band_hz: tuple[float, float] = (0.6, 2.5)  # the loudness rhythm that drives nods
+    speech_share: float = 0.5  # part of pitch, yaw and shift_y that follows the loudness
+    silence_calm: float = 0.5  # sway amplitude in silence relative to speech
+
+
+def _band_noise(rng: np.random.Generator, n: int, high_hz: float, fps: float) -> np.ndarray:
+    """Unit-std Gaussian noise low-passed at `high_hz` (zero-phase, so no delay)."""
+    if n < 16:
+        return np.zeros(n)
+    sos = butter(2, high_hz / (fps / 2), btype="low", output="sos")
+    x = sosfiltfilt(sos, rng.standard_normal(n + 64))[32:-32]
+    return x / (np.std(x) + 1e-12)
+
+
+def _speech_drive(loudness: np.ndarray, band: tuple[float, float], fps: float) -> tuple[np.ndarray, np.ndarray]:
+    """(nod drive with unit std, speech activity in [0, 1]) from per-frame loudness."""
+    n = len(loudness)
+    level = np.asarray(loudness, dtype=np.float64)
+    span = np.ptp(level)
+    if n < 32 or span < 1e-9:
+        return np.zeros(n), np.zeros(n)
+    level = (level - level.min()) / span
+    activity = np.clip((level - 0.25) / 0.35, 0.0, 1.0)
+    sos = butter(2, [band[0] / (fps / 2), band[1] / (fps / 2)], btype="band", output="sos")
+    drive = sosfiltfilt(sos, level)
+    drive = drive / (np.std(drive) + 1e-12)
+    smooth = butter(2, 0.5 / (fps / 2), btype="low", output="sos")
+    activity = np.clip(sosfiltfilt(smooth, activity), 0.0, 1.0)
+    return drive, activity
+
+
+def procedural_pose(
+    num_frames: int,
+    loudness: np.ndarray,
+    *,
+    seed: int = 0,
+    fps: float = INTERNAL_FPS,
+    style: HeadMotionStyle = HeadMotionStyle(),
+) -> np.ndarray:
+    """(num_frames, 5) yaw, pitch, roll (radians), shift x, shift y at gain 1."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x4EAD]))
+    drive, activity = _speech_drive(loudness[:num_frames], style.nod_band_hz, fps)
+    calm = style.silence_calm + (1.0 - style.silence_calm) * activity
+    sway = np.stack([_band_noise(rng, num_frames, style.sway_hz, fps) for _ in range(5)], axis=1)
+    share = style.speech_share
+    # Nods (pitch) and the vertical bob follow the loudness; a turn follows it with a random sign.
+    follow = np.zeros((num_frames, 5))
+    follow[:, 1] = drive
+    follow[:, 0] = drive * rng.choice([-1.0, 1.0]) * 0.5
+    follow[:, 4] = drive * 0.5
+    mix = np.array([share, share, 0.0, 0.0, share])
+    motion = ((1 - mix) * sway + mix * follow) * calm[:, None]
+    sizes = np.array([np.radians(style.yaw_deg), np.radians(style.pitch_deg), np.radians(style.roll_deg),
+                      style.shift_x, style.shift_y])
+    return motion * sizes
+
+
+def rigid_delta(face_id: np.ndarray, pose: np.ndarray) -> np.ndarray:
+    """(T, 204) float32 offsets that turn the static face by `pose` (from procedural_pose).
+
+    Rotations are about the face's centre (the midpoint of the jaw ends, the origin of the
+    normalised space), in 3-D with the face's own depth, then shifted.
+    """
+    q = np.asarray(face_id, dtype=np.float64).reshape(68, 3)
+    yaw, pitch, roll, tx, ty = (pose[:, k] for k in range(5))
+    zero, one = np.zeros(len(pose)), np.ones(len(pose))
+
+    def stack(rows):
+        return np.stack([np.stack(row, axis=-1) for row in rows], axis=-2)
+
+    r_yaw = stack([[np.cos(yaw), zero, np.sin(yaw)], [zero, one, zero], [-np.sin(yaw), zero, np.cos(yaw)]])
+    r_pitch = stack([[one, zero, zero], [zero, np.cos(pitch), -np.sin(pitch)], [zero, np.sin(pitch), np.cos(pitch)]])
+    r_roll = stack([[np.cos(roll), -np.sin(roll), zero], [np.sin(roll), np.cos(roll), zero], [zero, zero, one]])
+    r = r_roll @ r_pitch @ r_yaw
+    moved = np.einsum("tij,nj->tni", r, q)
+    moved[..., 0] += tx[:, None]
+    moved[..., 1] += ty[:, None]
+    return (moved - q).reshape(len(pose), 204).astype(np.float32)
