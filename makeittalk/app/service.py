@@ -218,7 +218,7 @@ class AppService:
         from renderer.synthetic import draw_cartoon_face
 
         folder = self.examples_dir
-        speech = folder / "speech_espeak.wav"
+        speech = folder / "speech_demo.wav"
         shutil.copyfile(demo_speech_path(), speech)
         cartoon = draw_cartoon_face(512, transparent=True)
         cartoon_path = folder / "cartoon.png"

@@ -19,7 +19,7 @@ def register(subparsers) -> None:
         summary="Render the built-in demo: a generated portrait and a bundled speech clip.",
         description="""
         Render a talking video from a portrait cut from scikit-image's public-domain astronaut
-        photo and a bundled 9-second synthetic speech clip, using the weight set --weights.
+        photo and a bundled 10-second synthetic speech clip, using the weight set --weights.
 
         Every stage runs as far as the installed weights allow; a stage that cannot run is
         named with the way to install what it needs, and the command exits with code 3.""",

@@ -31,7 +31,7 @@ def demo_portrait() -> np.ndarray:
 
 
 def demo_speech_path() -> Path:
-    """The bundled 9-second espeak-ng speech clip (16 kHz mono wav)."""
+    """The bundled 10-second speech clip (16 kHz mono wav, synthesised with flite's kal16 voice)."""
     return Path(str(resources.files("makeittalk.data").joinpath("demo_speech.wav")))
 
 
