@@ -378,6 +378,10 @@ class Puppet:
             issues.append("scale is not negative: jaw point 0 should be left of point 16 (mirrored landmarks?)")
         if (self.image[..., 3] == 0).all():
             issues.append("the image is fully transparent")
+        if self.style == "cartoon" and self.source.get("landmarks") == "detected":
+            from renderer.plausibility import cartoon_landmark_problems
+
+            issues.extend(cartoon_landmark_problems(self.image, self.landmarks))
         return issues
 
     def static_face(self):
