@@ -130,3 +130,16 @@ def test_bad_output_suffix_fails_fast(reference_dir, tmp_path, capsys):
 def test_rejects_negative_scales(reference_dir, tmp_path):
     with pytest.raises(SystemExit):
         cli_main(["landmarks", "a.wav", "--image", "p.png", "-o", str(tmp_path / "o.json"), "--pose-scale", "-1"])
+
+
+def test_json_progress_reports_fractions_within_each_stage(with_weights, reference_dir, face_file, tmp_path, capsys):
+    out = tmp_path / "progress.json"
+    assert landmarks_cli(reference_dir, out, "--face-landmarks", str(face_file), "--json-progress") == 0
+    events = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    stages = [e["stage"] for e in events]
+    assert stages[0] == "face" and stages[-1] == "done"
+    for stage in ("audio features", "landmarks"):
+        fractions = [e["fraction"] for e in events if e["stage"] == stage]
+        assert fractions[0] == 0.0 and fractions[-1] == 1.0
+        assert any(0.0 < f < 1.0 for f in fractions), (stage, fractions)
+        assert fractions == sorted(fractions)

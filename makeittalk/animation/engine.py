@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,6 +76,10 @@ LANDMARK_NETWORKS = ("autovc", "content_branch", "speaker_branch")
 
 WINDOW_FRAMES = 18
 SEGMENT_WINDOWS = 512  # the original's seg_bs and the speaker branch's PE capacity
+# Progress shares of the chain's steps, from their measured costs on a CPU (AutoVC's decoder
+# LSTM dominates; the speaker branch and the post-processing share the rest).
+SHARE_AFTER_AUTOVC = 0.55
+SHARE_AFTER_CONTENT = 0.75
 MAX_FPS = 240.0  # highest output frame rate accepted
 MIN_SEGMENT_WINDOWS = 10  # the original skips shorter trailing segments
 AUTOVC_CHUNK = 4096
@@ -534,8 +538,10 @@ class LandmarkAnimator:
             self._speaker_encoder = SpeakerEncoder()
         return self._speaker_encoder
 
-    def features(self, audio: Any) -> Any:
-        """AudioFeatures of `audio` (a path, a Waveform, (array, rate), or AudioFeatures)."""
+    def features(self, audio: Any, progress: Callable[[float], None] | None = None) -> Any:
+        """AudioFeatures of `audio` (a path, a Waveform, (array, rate), or AudioFeatures).
+
+        `progress(fraction)` is called as the front end's steps finish."""
         if hasattr(audio, "mel") and hasattr(audio, "f0_onehot"):
             return audio
         from makeittalk.audio import extract_features, load_audio
@@ -543,7 +549,7 @@ class LandmarkAnimator:
         waveform = audio if hasattr(audio, "samples") and hasattr(audio, "as_float64") else load_audio(audio)
         if waveform.num_samples == 0:
             raise MakeItTalkError(f"{getattr(waveform, 'source', 'the audio')} has no samples")
-        return extract_features(waveform, self.speaker_encoder)
+        return extract_features(waveform, self.speaker_encoder, progress=progress)
 
     # ---- the chain -----------------------------------------------------------------------
 
@@ -554,14 +560,22 @@ class LandmarkAnimator:
         config: AnimationConfig = AnimationConfig(),
         *,
         image_size: tuple[int, int] | None = None,
+        progress: Callable[[float], None] | None = None,
     ) -> AnimationResult:
-        """Run the whole chain and keep its intermediates (see AnimationResult)."""
+        """Run the whole chain and keep its intermediates (see AnimationResult).
+
+        `progress(fraction)` is called as the networks finish (AutoVC, content, speaker branch).
+        """
         feats = self.features(audio)
         static = _as_static_face(face, self.face_tweaks)
+        report = progress or (lambda fraction: None)
         with _exact_float32(self.device):
             if config.compat == "original":
-                return self._run_original(feats, static, config, image_size)
-            return self._run_default(feats, static, config, image_size)
+                result = self._run_original(feats, static, config, image_size, report)
+            else:
+                result = self._run_default(feats, static, config, image_size, report)
+        report(1.0)
+        return result
 
     def animate(
         self,
@@ -577,19 +591,20 @@ class LandmarkAnimator:
         blink_rate: float = 30.0,
         compat: str | None = None,
         image_size: tuple[int, int] | None = None,
+        progress: Callable[[float], None] | None = None,
     ) -> LandmarkSequence:
         """Landmarks (num_frames, 68, 3) in portrait pixels at `fps` for `audio` spoken by `face`.
 
         `audio`: a path (any format ffmpeg reads), a Waveform, (samples, rate) or AudioFeatures.
         `face`: a StaticFace, or (68, 2|3) pixel landmarks as detected, to which the original's
         fixed pixel tweaks (thinner lips, wider eyes) are applied before normalisation.
-        See AnimationConfig for the other parameters.
+        `progress(fraction)` reports the networks' progress. See AnimationConfig for the rest.
         """
         config = AnimationConfig(
             fps=fps, seed=seed, still=still, pose_scale=pose_scale, lip_scale=lip_scale,
             blink=blink, blink_rate=blink_rate, compat=compat,
         )
-        return self.run(audio, face, config, image_size=image_size).sequence
+        return self.run(audio, face, config, image_size=image_size, progress=progress).sequence
 
     def _mel_norm(self, feats: Any, compat: bool, config: AnimationConfig) -> np.ndarray:
         from makeittalk.resources import autovc_target_speaker_embedding
@@ -604,8 +619,9 @@ class LandmarkAnimator:
         )
         return normalize_mel(converted)
 
-    def _run_original(self, feats: Any, face: Any, config: AnimationConfig, image_size) -> AnimationResult:
+    def _run_original(self, feats: Any, face: Any, config: AnimationConfig, image_size, report) -> AnimationResult:
         mel_norm = self._mel_norm(feats, True, config)
+        report(SHARE_AFTER_AUTOVC)
         num_windows = mel_norm.shape[0] - (WINDOW_FRAMES - 1) - 1  # Compatibility: T − 18, one short
         segments = [
             (s, min(s + SEGMENT_WINDOWS, num_windows))
@@ -622,6 +638,7 @@ class LandmarkAnimator:
         mel32 = torch.from_numpy(mel_norm.astype(np.float32))
         face_id = face.face_id
         delta_content = run_content_branch(self.content_branch, mel32, face_id, used, config.content_batch)
+        report(SHARE_AFTER_CONTENT)
         if config.amp_pos == 0.0:
             delta_speaker = [np.zeros((e - s, 204), np.float32) for s, e in segments]
         else:
@@ -662,12 +679,14 @@ class LandmarkAnimator:
             blink_frames=[t for t in blinks if t - RAMP_BEFORE >= 0 and t + RAMP_AFTER < n],
         )
 
-    def _run_default(self, feats: Any, face: Any, config: AnimationConfig, image_size) -> AnimationResult:
+    def _run_default(self, feats: Any, face: Any, config: AnimationConfig, image_size, report) -> AnimationResult:
         mel_norm = self._mel_norm(feats, False, config)
+        report(SHARE_AFTER_AUTOVC)
         num_windows = mel_norm.shape[0]  # one window, one landmark frame per mel frame
         mel32 = torch.from_numpy(pad_for_windows(mel_norm).astype(np.float32))
         face_id = face.face_id
         delta_content = run_content_branch(self.content_branch, mel32, face_id, num_windows, config.content_batch)
+        report(SHARE_AFTER_CONTENT)
         if config.amp_pos == 0.0:
             # `still` (or pose_scale 0): Δs would be multiplied by zero, so skip the branch.
             delta_speaker = np.zeros((num_windows, 204), dtype=np.float32)

@@ -8,6 +8,7 @@ overwriting the user's wav between steps; here every intermediate stays in memor
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,11 +47,14 @@ def extract_features(
     speaker_encoder: SpeakerEncoder | None = None,
     *,
     gender: str = INFERENCE_GENDER,
+    progress: Callable[[float], None] | None = None,
 ) -> AudioFeatures:
     """Run the front end on `waveform` (a Waveform, or anything `load_audio` accepts).
 
     `speaker_encoder` should be built once and reused; when None one is built for this call.
+    `progress(fraction)` is called as the steps finish (their shares are the measured costs).
     """
+    report = progress or (lambda fraction: None)
     if not isinstance(waveform, Waveform):
         waveform = load_audio(waveform)  # type: ignore[arg-type]
     if waveform.num_samples < MIN_SAMPLES:
@@ -65,12 +69,15 @@ def extract_features(
 
     # 1. Speaker-branch embedding from the audio as given (the original's first get_spk_emb).
     speaker: SpeakerEmbedding = encoder.embed_detailed(waveform.as_float32())
+    report(0.4)
     # 2. pydub-exact -20 dBFS normalisation (the original overwrote the wav with it).
     loud = normalize_loudness_detailed(waveform.samples, TARGET_DBFS)
     # 3. Mel and F0 from the normalised samples as soundfile reads them (int16 / 32768).
     mel, f0 = mel_and_f0(loud.samples.astype(np.float64) / 32768.0, gender)
+    report(0.6)
     # 4. AutoVC source embedding from the normalised audio (the second get_spk_emb).
     source = encoder.embed_detailed(loud.samples.astype(np.float32) / np.float32(32768.0))
+    report(1.0)
 
     return AudioFeatures(
         mel=mel,

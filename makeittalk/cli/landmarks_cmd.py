@@ -76,7 +76,9 @@ def register(subparsers) -> None:
     parser.add_argument("--detector", default="auto", help="face detector: auto, face-alignment or dlib (default auto)")
     parser.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N or mps (default auto)")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
-    parser.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress; print nothing but errors")
+    parser.add_argument("--json-progress", action="store_true",
+                        help="machine-readable progress: one JSON object per line on stderr")
     parser.set_defaults(func=run)
 
 
@@ -97,32 +99,48 @@ def run(args: argparse.Namespace) -> int:
 
     from makeittalk.animation.engine import LandmarkAnimator
     from makeittalk.face import detect_landmarks, load_image, load_landmarks_file
+    from makeittalk.pipelines.progress import ProgressTracker, make_progress
 
-    # Weights first: a missing weight set is the most likely problem and costs nothing to find.
-    animator = LandmarkAnimator.from_pretrained(args.weights, device=args.device)
-    image = load_image(args.image, "RGB")
-    height, width = image.shape[:2]
-    if args.face_landmarks:
-        points = load_landmarks_file(args.face_landmarks)
-        say(f"face: 68 points from {args.face_landmarks}")
-    else:
-        detection = detect_landmarks(image, args.detector, name=str(args.image))
-        points = detection.landmarks
-        say(f"face: found by {detection.detector}")
-
-    sequence = animator.animate(
-        args.audio,
-        points,
-        fps=args.fps,
-        seed=args.seed,
-        still=args.still,
-        pose_scale=args.pose_scale,
-        lip_scale=args.lip_scale,
-        blink=not args.no_blink,
-        blink_rate=args.blink_rate,
-        compat=args.compat,
-        image_size=(width, height),
-    )
+    if args.json_progress or args.quiet:
+        say = lambda *_: None  # noqa: E731 - the JSON lines (or nothing) are the output
+    progress = make_progress(quiet=args.quiet, json_progress=args.json_progress)
+    tracker = ProgressTracker(progress)
+    try:
+        # Weights first: a missing weight set is the most likely problem and costs nothing to find.
+        animator = LandmarkAnimator.from_pretrained(args.weights, device=args.device)
+        tracker.start("face")
+        image = load_image(args.image, "RGB")
+        height, width = image.shape[:2]
+        if args.face_landmarks:
+            points = load_landmarks_file(args.face_landmarks)
+            tracker.finish(f"68 points from {args.face_landmarks}")
+        else:
+            detection = detect_landmarks(image, args.detector, name=str(args.image))
+            points = detection.landmarks
+            tracker.finish(f"found by {detection.detector}")
+        tracker.start("audio features")
+        features = animator.features(args.audio, progress=tracker.fraction)
+        tracker.finish(f"{features.seconds:.1f} s of audio")
+        tracker.start("landmarks")
+        sequence = animator.animate(
+            features,
+            points,
+            fps=args.fps,
+            seed=args.seed,
+            still=args.still,
+            pose_scale=args.pose_scale,
+            lip_scale=args.lip_scale,
+            blink=not args.no_blink,
+            blink_rate=args.blink_rate,
+            compat=args.compat,
+            image_size=(width, height),
+            progress=tracker.fraction,
+        )
+        tracker.finish(f"{sequence.num_frames} frames at {sequence.fps:g} fps")
+        tracker.done()
+    finally:
+        if progress is not None and hasattr(progress, "close"):
+            progress.close()
     sequence.save(output, overwrite=args.overwrite)
     say(
         f"wrote {output}: {sequence.num_frames} frames at {sequence.fps:g} fps for "

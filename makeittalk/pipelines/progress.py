@@ -2,7 +2,8 @@
 
 `TalkingHead.render(..., progress=callback)` calls `callback(ProgressEvent)` as it goes. The
 stages, in order, are STAGES; "rendering" reports frames done out of the total with an
-estimate of the time left, the others report their start (fraction 0) and end (fraction 1).
+estimate of the time left; "audio features" and "landmarks" report fractions as their steps
+finish; every stage reports its start (fraction 0) and end (fraction 1).
 
 Consumers:
 - `ConsoleProgress`: a tqdm bar per stage on stderr (stage name, frames, time remaining);
@@ -95,6 +96,16 @@ class ProgressTracker:
         """A message within the current stage (fraction unchanged at 0)."""
         self.emit(ProgressEvent(self.stage_name or "", 0.0, message))
 
+    def fraction(self, fraction: float) -> None:
+        """Part of the current stage done (0..1), for stages that report as they go; throttled."""
+        now = time.perf_counter()
+        if fraction < 1.0 and now - self._last_emit < self.interval:
+            return
+        if fraction >= 1.0:
+            return  # finish() reports the end, with its message
+        self._last_emit = now
+        self.emit(ProgressEvent(self.stage_name or "", float(fraction)))
+
     def finish(self, message: str = "") -> None:
         if self.stage_name is None:
             return
@@ -160,8 +171,8 @@ class ConsoleProgress:
                                             "[{elapsed}<{remaining}, {rate_fmt}]")
                 return
             if self._tty:
-                self._bar = tqdm(total=None, desc=f"{self.prefix}{event.stage}", file=self.stream, leave=False,
-                                 bar_format="{desc}... {elapsed}", mininterval=0.5)
+                self._bar = tqdm(total=100, desc=f"{self.prefix}{event.stage}", file=self.stream, leave=False,
+                                 bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}", mininterval=0.5)
             return
         if self._stage == "rendering" and self._bar is not None:
             if event.total is not None and self._bar.total != event.total:
@@ -171,6 +182,10 @@ class ConsoleProgress:
                 self._bar.update(max(0, event.done - self._bar.n))
             if event.fraction >= 1.0 and event.done is None:
                 self.close()
+            return
+        if 0.0 < event.fraction < 1.0 and self._bar is not None:
+            self._bar.n = int(round(100 * event.fraction))
+            self._bar.refresh()
             return
         if event.fraction >= 1.0:
             seconds = time.perf_counter() - self._started

@@ -500,10 +500,11 @@ class TalkingHead:
 
     def _animate(self, prepared: PreparedPortrait, waveform: Any, tracker: ProgressTracker, **options: Any):
         tracker.start("audio features", f"{waveform.seconds:.1f} s of audio")
-        features = self.animator.features(waveform)
+        features = self.animator.features(waveform, progress=tracker.fraction)
         tracker.finish()
         tracker.start("landmarks")
-        sequence = self.animator.animate(features, prepared.face, image_size=prepared.size, **options)
+        sequence = self.animator.animate(features, prepared.face, image_size=prepared.size, progress=tracker.fraction,
+                                         **options)
         tracker.finish(f"{sequence.num_frames} frames at {sequence.fps:g} fps")
         return sequence
 
