@@ -74,7 +74,9 @@ def register(subparsers) -> None:
         summary="Render a talking-head video from a portrait and speech.",
         description=DESCRIPTION,
         examples=[
-            "makeittalk render face.jpg speech.wav -o talking.mp4 --weights original",
+            "makeittalk render face.jpg speech.wav -o talking.mp4",
+            "makeittalk render face.jpg speech.wav -o lively.mp4 --lip-scale 1.5 --pose-scale 2",
+            "makeittalk render face.jpg speech.wav -o talking.mp4 --weights original   # after weights import-original",
             "makeittalk render puppets/toon speech.mp3 -o toon.mp4 --background '#204060'",
             "makeittalk render cartoon.png speech.wav -o toon.webm --renderer warp --format webm",
             "makeittalk render face.jpg speech.wav -o small.mp4 --size 512 --fps 30 --still --save-landmarks face.json",
@@ -92,9 +94,9 @@ def register(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=None, help="blink seed (default 0)")
     parser.add_argument("--still", action="store_true", default=None, help="no head motion; lips and blinks stay")
     parser.add_argument("--pose-scale", type=_non_negative, default=None, metavar="S",
-                        help="head-motion amount, 1 = the original's (default 1)")
+                        help="head-motion amount, 1 = the weight set's (default 1)")
     parser.add_argument("--lip-scale", type=_non_negative, default=None, metavar="S",
-                        help="lip-motion amount, 1 = the original's (default 1)")
+                        help="lip-motion amount, 1 = the weight set's (default 1)")
     parser.add_argument("--no-blink", action="store_true", default=None, help="no blinks")
     parser.add_argument("--blink-rate", type=_non_negative, default=None, metavar="PER_MIN",
                         help="average blinks per minute (default 30)")
