@@ -81,6 +81,8 @@ def register(subparsers) -> None:
             "makeittalk render cartoon.png speech.wav -o toon.webm --renderer warp --format webm",
             "makeittalk render face.jpg speech.wav -o small.mp4 --size 512 --fps 30 --still --save-landmarks face.json",
             "makeittalk render --batch jobs.csv --shard 1/2 --json-progress",
+            "makeittalk render --batch jobs.csv --engine ray --workers 4",
+            "makeittalk render --batch jobs.csv --engine ray --address auto --gpus-per-worker 0.5",
         ],
     )
     parser.add_argument("portrait", metavar="PORTRAIT", nargs="?",
@@ -128,6 +130,16 @@ def register(subparsers) -> None:
                         help="render every row of a .csv or .jsonl manifest (see above)")
     parser.add_argument("--shard", metavar="I/N", default=None,
                         help="with --batch: run only shard I of N (rows I, I+N, I+2N, ...; 1-based)")
+    parser.add_argument("--engine", choices=("local", "ray"), default="local",
+                        help="with --batch: local (default, this process) or ray (actors on a Ray cluster; "
+                             "needs pip install 'makeittalk[ray]')")
+    parser.add_argument("--address", default=None, metavar="ADDR",
+                        help="with --engine ray: the cluster to join (e.g. auto or ray://head:10001); "
+                             "default: start a local Ray instance")
+    parser.add_argument("--workers", type=_batch_size, default=2, metavar="N",
+                        help="with --engine ray: worker actors, each loading the networks once (default 2)")
+    parser.add_argument("--gpus-per-worker", type=_non_negative, default=0.0, metavar="G",
+                        help="with --engine ray: GPUs each worker reserves (default 0)")
     parser.set_defaults(func=run)
 
 
@@ -157,6 +169,8 @@ def run(args: argparse.Namespace) -> int:
         return _run_batch(args)
     if args.shard is not None:
         raise MakeItTalkError("--shard only applies to --batch MANIFEST")
+    if args.engine != "local" or args.address is not None:
+        raise MakeItTalkError("--engine and --address only apply to --batch MANIFEST")
     missing = [name for name, value in (("PORTRAIT", args.portrait), ("AUDIO", args.audio), ("-o OUT", args.output))
                if not value]
     if missing:
@@ -254,8 +268,15 @@ def _run_batch(args: argparse.Namespace) -> int:
         on_result(result)
 
     try:
-        run_batch(jobs, head_for=head_for, defaults=defaults, overwrite=args.overwrite,
-                  progress_for=progress_for, on_result=record)
+        if args.engine == "ray":
+            from makeittalk.pipelines.ray_batch import run_batch_ray
+
+            run_batch_ray(jobs, defaults=defaults, overwrite=args.overwrite, address=args.address,
+                          workers=args.workers, gpus_per_worker=args.gpus_per_worker, device=args.device,
+                          progress_for=progress_for, on_result=record)
+        else:
+            run_batch(jobs, head_for=head_for, defaults=defaults, overwrite=args.overwrite,
+                      progress_for=progress_for, on_result=record)
     except KeyboardInterrupt:
         if not args.quiet:
             eprint(summary_table(results))

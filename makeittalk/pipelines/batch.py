@@ -303,6 +303,15 @@ def render_options(defaults: dict[str, Any], job: BatchJob) -> tuple[str, dict[s
     return weights, kwargs
 
 
+def settled_without_rendering(job: BatchJob, overwrite: bool) -> JobResult | None:
+    """The result of a row that needs no rendering (unusable, or its output exists), else None."""
+    if job.problem is not None:
+        return JobResult(job, "failed", 0.0, job.problem)
+    if job.output.exists() and not overwrite:
+        return JobResult(job, "skipped", 0.0, "output exists (pass --overwrite to render it again)")
+    return None
+
+
 def run_batch(
     jobs: Iterable[BatchJob],
     *,
@@ -327,11 +336,9 @@ def run_batch(
             on_result(result)
 
     for job in jobs:
-        if job.problem is not None:
-            record(JobResult(job, "failed", 0.0, job.problem))
-            continue
-        if job.output.exists() and not overwrite:
-            record(JobResult(job, "skipped", 0.0, "output exists (pass --overwrite to render it again)"))
+        settled = settled_without_rendering(job, overwrite)
+        if settled is not None:
+            record(settled)
             continue
         if on_start is not None:
             on_start(job)
