@@ -303,6 +303,18 @@ def render_options(defaults: dict[str, Any], job: BatchJob) -> tuple[str, dict[s
     return weights, kwargs
 
 
+def result_collector(on_result: Callable[[JobResult], None] | None) -> tuple[list[JobResult], Callable[[JobResult], None]]:
+    """(results, record): record(result) appends to results and passes it to on_result."""
+    results: list[JobResult] = []
+
+    def record(result: JobResult) -> None:
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+
+    return results, record
+
+
 def settled_without_rendering(job: BatchJob, overwrite: bool) -> JobResult | None:
     """The result of a row that needs no rendering (unusable, or its output exists), else None."""
     if job.problem is not None:
@@ -328,12 +340,7 @@ def run_batch(
     propagates after the results so far have been passed to `on_result`.
     """
     defaults = dict(defaults or {})
-    results: list[JobResult] = []
-
-    def record(result: JobResult) -> None:
-        results.append(result)
-        if on_result is not None:
-            on_result(result)
+    results, record = result_collector(on_result)
 
     for job in jobs:
         settled = settled_without_rendering(job, overwrite)

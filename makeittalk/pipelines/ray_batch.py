@@ -23,7 +23,7 @@ from dataclasses import asdict
 from typing import Any
 
 from makeittalk.errors import MakeItTalkError
-from makeittalk.pipelines.batch import BatchJob, JobResult, run_batch, settled_without_rendering
+from makeittalk.pipelines.batch import BatchJob, JobResult, result_collector, run_batch, settled_without_rendering
 from makeittalk.pipelines.progress import ProgressEvent
 
 RAY_EXTRA_HINT = "install it with: pip install 'makeittalk[ray]'"
@@ -97,12 +97,7 @@ def run_batch_ray(
     from ray.util.queue import Queue
 
     defaults = dict(defaults or {})
-    results: list[JobResult] = []
-
-    def record(result: JobResult) -> None:
-        results.append(result)
-        if on_result is not None:
-            on_result(result)
+    results, record = result_collector(on_result)
 
     pending: deque[BatchJob] = deque()
     for job in jobs:
