@@ -135,12 +135,12 @@ def _result_text(page) -> str:
 
 
 def _wait_for_video(page, timeout_ms: int = 240_000) -> float:
-    """Wait for a playable video; a render error in the page fails at once with its text."""
+    """Wait for a playable video; a render error in the page ("Add speech first: ...") fails at once with its text."""
     page.wait_for_function(
         "(() => { const v = document.querySelector('#mit-video video');"
         " if (v && v.src && v.readyState >= 1 && v.duration > 0) return true;"
         " const r = document.querySelector('#mit-result');"
-        " return !!(r && /error|cannot|could not|failed/i.test(r.innerText)); })()",
+        " return !!(r && /error|cannot|could not|failed|first:/i.test(r.innerText)); })()",
         timeout=timeout_ms,
     )
     duration = page.evaluate("(() => { const v = document.querySelector('#mit-video video');"
@@ -300,8 +300,10 @@ def test_microphone_recording_makes_a_video(playwright, server, inputs):
         _upload_portrait(page, inputs["photo"])
         page.click("#mit-audio button[aria-label='Record audio']")
         page.click("#mit-audio button.record-button")
-        time.sleep(2.0)
-        page.click("#mit-audio button.stop-button")
+        time.sleep(2.0)  # the length of the recording, not a wait for an event
+        # Go must not be pressed before the recording has reached the server: wait for its upload.
+        with page.expect_response(lambda r: "/upload" in r.url and r.request.method == "POST", timeout=60_000):
+            page.click("#mit-audio button.stop-button")
         page.wait_for_selector("#mit-audio audio, #mit-audio [data-testid=waveform-Speech] .waveform-container",
                                state="attached", timeout=30_000)
         page.click("#mit-go")
