@@ -89,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
     from makeittalk.fileio import check_output_path
 
     started = time.perf_counter()
-    say = (lambda *_: None) if args.quiet else eprint
+    # With --json-progress the JSON lines are the only output.
+    say = (lambda *_: None) if args.quiet or args.json_progress else eprint
     from makeittalk.pipelines.preflight import check_inputs
 
     output = Path(args.output)
@@ -101,8 +102,6 @@ def run(args: argparse.Namespace) -> int:
     from makeittalk.face import detect_landmarks, load_image, load_landmarks_file
     from makeittalk.pipelines.progress import ProgressTracker, make_progress
 
-    if args.json_progress or args.quiet:
-        say = lambda *_: None  # noqa: E731 - the JSON lines (or nothing) are the output
     progress = make_progress(quiet=args.quiet, json_progress=args.json_progress)
     tracker = ProgressTracker(progress)
     try:

@@ -191,10 +191,10 @@ def _render_kwargs(options: dict, args: argparse.Namespace) -> dict:
 def _run_single(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from makeittalk.audio import load_audio
+    from makeittalk.pipelines.preflight import check_inputs
     from makeittalk.pipelines.progress import make_progress
     from makeittalk.pipelines.talking_head import TalkingHead, check_render_outputs, _input_paths, _video_format
-
-    from makeittalk.pipelines.preflight import check_inputs
 
     output = Path(args.output)
     # Every bad input at once, before anything heavy is imported or loaded.
@@ -208,8 +208,6 @@ def _run_single(args: argparse.Namespace) -> int:
                          inputs=_input_paths(portrait=args.portrait, audio=args.audio,
                                              face_landmarks=kwargs.get("face_landmarks"),
                                              background=kwargs.get("background")))
-    from makeittalk.audio import load_audio
-
     waveform = load_audio(args.audio)  # decoding errors too come before the networks load
     progress = make_progress(quiet=args.quiet, json_progress=args.json_progress)
     try:

@@ -99,10 +99,9 @@ class ProgressTracker:
     def fraction(self, fraction: float) -> None:
         """Part of the current stage done (0..1), for stages that report as they go; throttled."""
         now = time.perf_counter()
-        if fraction < 1.0 and now - self._last_emit < self.interval:
+        # The end is finish()'s to report, with its message.
+        if fraction >= 1.0 or now - self._last_emit < self.interval:
             return
-        if fraction >= 1.0:
-            return  # finish() reports the end, with its message
         self._last_emit = now
         self.emit(ProgressEvent(self.stage_name or "", float(fraction)))
 
