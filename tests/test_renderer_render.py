@@ -269,6 +269,22 @@ def test_half_closed_lid_covers_the_top_of_the_iris(ctx, toon):
     assert rows_half.max() >= rows_rest.max() - 3
 
 
+@pytest.mark.parametrize("closure", [0.7, 0.75, 0.8])
+def test_closing_lid_is_opaque_skin_not_a_pale_veil(ctx, closure):
+    """Mid-blink the lid comes down as skin; a half-transparent lid over the eye white reads as a
+    pale, whitish fill (the old cross-fade covered 10.5 / 7.4 / 4.5 % of the eye with such pixels
+    at these closures; opaque lids leave only anti-aliased edge pixels, 2.0 / 0.7 / 0 %)."""
+    toon = draw_cartoon_face(512, transparent=True)
+    lm = toon.landmarks
+    with WarpRenderer(toon.image, lm, config=RenderConfig(style="cartoon"), ctx=ctx) as r:
+        frame = r.render(close_eyes(lm, closure)).astype(int)
+    for eye in (RIGHT_EYE, LEFT_EYE):
+        pixels = frame[polygon_mask(frame.shape, lm[list(eye)])]
+        # Between skin (247, 203, 168) and eye white (255, 255, 255): whiter than skin, not white.
+        pale = (pixels[:, 0] >= 230) & (pixels[:, 1] >= 212) & (pixels[:, 2] >= 180) & (pixels[:, 2] <= 245)
+        assert pale.mean() < 0.03
+
+
 def test_photo_blink_hides_the_iris(astro):
     rest = astro.render(ASTRONAUT_LANDMARKS)
     shut = astro.render(close_eyes(ASTRONAUT_LANDMARKS, 1.0))

@@ -1,10 +1,13 @@
 #version 330
 // An eye in the current frame. Inside its outline the source is sampled rigidly (mapped by
 // the eye corners back to the rest pose) instead of squashed by the mesh, so a closing lid
-// covers the iris rather than flattening it. As the eye shuts, a lid-coloured fill (a little
-// larger than the outline, to hide eye-white slivers at the corners) and a lash line along
-// the upper lid take over. Photos get a soft fill shaded from the upper-lid skin tone to the
-// lower-lid one; cartoons a flat fill with crisp edges.
+// covers the iris rather than flattening it. As the eye shuts, the lid comes down as opaque
+// skin: inside the outline everything above a lid edge that sweeps from the upper lid line
+// (u_lid_alpha 0) to the lower one (1) is lid-coloured, with the lash line on that edge. A
+// cross-fade would show the eye white through a half-transparent lid, which reads as a white
+// fill. Beyond the outline a slightly larger fill fades in to hide eye-white slivers at the
+// corners. Photos get a soft fill shaded from the upper-lid skin tone to the lower-lid one;
+// cartoons a flat fill with crisp edges.
 #include "polygon.glsl"
 
 uniform sampler2D u_source;
@@ -36,20 +39,29 @@ void main() {
     float sd = polygon_sd(v_pix, u_poly, 6);
     float cover = coverage(sd, aa);
     float lash_d = polyline_distance(v_pix, u_poly, 4);
-    float fill;
+    vec2 axis = normalize(u_poly[3] - u_poly[0] + vec2(1e-6, 0.0));
+    vec2 lower_lid[8] = vec2[8](u_poly[0], u_poly[5], u_poly[4], u_poly[3],
+                                vec2(0.0), vec2(0.0), vec2(0.0), vec2(0.0));
+    float below_upper = polyline_offset(v_pix, u_poly, 4, axis);
+    float above_lower = -polyline_offset(v_pix, lower_lid, 4, axis);
+    // Signed pixel distance above the sweeping lid edge (positive: covered by the lid).
+    float edge_sd = u_lid_alpha * max(below_upper + above_lower, 0.0) - below_upper;
+    float wipe = coverage(edge_sd, aa) * step(1e-4, u_lid_alpha);
+    float ring;
     vec3 lid_color = u_lid_color;
     float lash_aa = aa;
     if (u_flat == 1) {
-        fill = coverage(sd + u_dilate, aa);
+        ring = coverage(sd + u_dilate, aa);
     } else {
-        fill = smoothstep(-u_dilate - 0.5 * aa, 0.5 * aa, sd);
+        ring = smoothstep(-u_dilate - 0.5 * aa, 0.5 * aa, sd);
         // Below the closed lid line the skin is the lower lid's.
-        vec2 axis = normalize(u_poly[3] - u_poly[0] + vec2(1e-6, 0.0));
-        float below = polyline_offset(v_pix, u_poly, 4, axis);
+        float below = below_upper - u_lid_alpha * max(below_upper + above_lower, 0.0);
         lid_color = mix(u_lid_color, u_lower_lid_color, smoothstep(0.0, 2.0 * u_lash_width + aa, below));
         lash_aa = max(aa, 0.5 * u_lash_width);
     }
-    fill *= u_lid_alpha;
+    float fill = mix(ring * step(1e-4, u_lid_alpha), wipe, cover);
+    // The lashes ride on the lid edge; where the lids have met (no opening left) on the lid line.
+    if (below_upper + above_lower > 0.0) lash_d = min(lash_d / max(1.0 - u_lid_alpha, 1e-3), abs(edge_sd));
     float lash = coverage(0.5 * u_lash_width - lash_d, lash_aa) * u_lid_alpha;
     if (max(cover, max(fill, lash)) <= 0.0) discard;
 
