@@ -210,3 +210,51 @@ def test_nothing_prepared_is_an_error_and_inputs_are_never_written(data_dir, tmp
     assert "failed 1" in capsys.readouterr().err
     assert main(["data", "prepare", str(root), "-o", str(root / "inside")]) == 2
     assert "inside the input folder" in capsys.readouterr().err and not (root / "inside").exists()
+
+
+def _new_folders(data_dir: Path, root: Path, ar_clips: list[str], grid_clips: list[str]) -> Path:
+    """A copy of a few clips of the new folders as they are: mp4 with its own audio track (no
+    WAV), the landmarks beside it, the index.tsv with the speaker column."""
+    for folder, clips in (("talking_ar", ar_clips), ("talking_grid_s1", grid_clips)):
+        (root / folder).mkdir(parents=True)
+        shutil.copy(data_dir / folder / "index.tsv", root / folder)
+        for clip in clips:
+            for suffix in (".mp4", ".landmarks.npz"):
+                shutil.copy(data_dir / folder / f"{clip}{suffix}", root / folder)
+    return root
+
+
+def test_new_folders_prepare_as_they_are_with_merges_and_last_clips_held_out(data_dir, tmp_path):
+    ar = ["ar_00156", "ar_00172", "ar_09376"]  # ar_spk002 twice, then ar_spk035 (the same person)
+    grid = ["grid_s1_bbaf3s", "grid_s1_bbaf5a", "grid_s1_bbal7s"]
+    root = _new_folders(data_dir, tmp_path / "raw", ar, grid)
+    out_ar, out_grid = tmp_path / "ar", tmp_path / "grid"
+    assert main(["data", "prepare", str(root / "talking_ar"), "-o", str(out_ar), "--val-speakers", "ar_spk035"]) == 0
+    entries = {e["id"]: e for e in map(json.loads, (out_ar / "clips.jsonl").read_text().splitlines())}
+    assert set(entries) == set(ar)
+    assert entries["ar_09376"]["speaker"] == "ar_spk035" and entries["ar_09376"]["split"] == "val"
+    for entry in entries.values():
+        assert entry["kind"] == "talking" and entry["landmark_source"] == "file"
+        assert entry["audio"].endswith(".mp4")  # the video's own audio track
+        clip = _clip(out_ar, entry)
+        # A one-second clip: shorter than one 128-window speaker-branch block, still prepared.
+        assert 0.9 < float(clip["seconds"]) < 1.4 and clip["landmark_mask"].mean() > 0.95
+    # Merging relabels the kept clips and moves them to the side of the speaker they join.
+    assert main(["data", "prepare", str(root / "talking_ar"), "-o", str(out_ar),
+                 "--merge-speakers", "ar_spk035=ar_spk002", "--val-speakers", "ar_spk002"]) == 0
+    entries = {e["id"]: e for e in map(json.loads, (out_ar / "clips.jsonl").read_text().splitlines())}
+    assert {e["speaker"] for e in entries.values()} == {"ar_spk002"}
+    assert {e["split"] for e in entries.values()} == {"val"}
+    assert json.loads((out_ar / "dataset.json").read_text())["merged_speakers"] == {"ar_spk035": "ar_spk002"}
+
+    assert main(["data", "prepare", str(root / "talking_grid_s1"), "-o", str(out_grid), "--val-last", "1"]) == 0
+    entries = {e["id"]: e for e in map(json.loads, (out_grid / "clips.jsonl").read_text().splitlines())}
+    assert {k: e["split"] for k, e in entries.items()} == {grid[0]: "train", grid[1]: "train", grid[2]: "val"}
+    split = json.loads((out_grid / "dataset.json").read_text())["split"]
+    assert split["val_last"] == 1 and split["val_clips"] == [grid[2]]
+    assert 2.8 < float(_clip(out_grid, entries[grid[0]])["seconds"]) < 3.2
+
+
+def test_bad_merge_is_a_one_line_error(data_dir, tmp_path, capsys):
+    assert main(["data", "prepare", str(tmp_path), "-o", str(tmp_path / "out"), "--merge-speakers", "a"]) == 2
+    assert "OLD=NEW" in capsys.readouterr().err

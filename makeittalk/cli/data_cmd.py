@@ -63,7 +63,8 @@ def register(subparsers) -> None:
                     "are skipped, so an interrupted run can be resumed; inputs that fail are "
                     "reported and skipped. The input folder is never written to.",
         examples=["makeittalk data prepare my_videos/ -o my_dataset/ --workers 4",
-                  "makeittalk data prepare recordings/ -o speech_set/ --speakers speakers.csv"],
+                  "makeittalk data prepare recordings/ -o speech_set/ --speakers speakers.csv",
+                  "makeittalk data prepare grid/ -o grid_set/ --val-last 50"],
     )
     prepare.add_argument("input", type=Path, metavar="VIDEOS_OR_AUDIO_DIR")
     prepare.add_argument("-o", "--output", type=Path, required=True, metavar="DATASET_DIR",
@@ -77,6 +78,11 @@ def register(subparsers) -> None:
                          help="share of speakers (by hash of the speaker id) in the val split (default 0.1)")
     prepare.add_argument("--val-speakers", metavar="SPEAKER", nargs="+",
                          help="hold out exactly these speaker ids for validation (overrides --val-fraction)")
+    prepare.add_argument("--val-last", type=int, default=0, metavar="N",
+                         help="also hold out the last N clips in sorted id order (with --val-speakers or "
+                              "alone: then every other clip trains)")
+    prepare.add_argument("--merge-speakers", metavar="OLD=NEW", nargs="+", default=[],
+                         help="relabel speaker OLD as NEW before splitting (e.g. two clusters of one person)")
     prepare.add_argument("--detector", choices=["auto", "dlib", "face-alignment"], default="auto",
                          help="face detector for videos without a <clip>.landmarks.npz")
     prepare.add_argument("--device", default="cpu", help="device for the speaker encoder (default cpu)")
@@ -142,9 +148,16 @@ def run_prepare(args: argparse.Namespace) -> int:
     if not 0.0 <= args.val_fraction <= 1.0:
         eprint("error: --val-fraction must lie between 0 and 1")
         return 2
+    merges = {}
+    for item in args.merge_speakers:
+        old, sep, new = item.partition("=")
+        if not sep or not old or not new:
+            eprint(f"error: --merge-speakers takes OLD=NEW pairs, got {item!r}")
+            return 2
+        merges[old] = new
     report = prepare_dataset(args.input, args.output, workers=args.workers, overwrite=args.overwrite,
                              speakers_csv=args.speakers, val_fraction=args.val_fraction,
-                             val_speakers=args.val_speakers, device=args.device, detector=args.detector, log=eprint)
+                             val_speakers=args.val_speakers, val_last=args.val_last, merge_speakers=merges, device=args.device, detector=args.detector, log=eprint)
     eprint(f"prepared {len(report.prepared)}, already there {len(report.skipped_existing)}, "
            f"failed {len(report.failed)}; {report.total_clips} clip(s) in {args.output} "
            f"({report.seconds:.1f} s)")

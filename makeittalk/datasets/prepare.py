@@ -50,7 +50,9 @@ an ``utterances.tsv`` (``utterance``/``speaker`` columns) or ``index.tsv`` (``cl
 in the clip's folder or an ancestor up to the input folder, else the name of the folder the
 file is in. The split is ``val`` when sha1(speaker) mod 1000 < 1000 * val_fraction (default
 10 %), so it is deterministic and no speaker is in both splits; ``--val-speakers`` names the
-held-out speakers explicitly instead.
+held-out speakers explicitly instead, and ``--val-last N`` holds out the last N clips in sorted id
+order (a same-speaker check for single-speaker sets). ``--merge-speakers OLD=NEW`` relabels
+speaker ids before splitting (clusters that are the same person stay on one side).
 
 Clips whose .npz exists are skipped unless ``overwrite`` (resume); inputs that fail are
 reported and skipped. ``workers`` > 1 prepares files in a multiprocessing pool, one
@@ -61,6 +63,7 @@ depend on the number of workers.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import json
 import sys
@@ -129,6 +132,42 @@ def split_for_speaker(speaker: str, val_fraction: float = DEFAULT_VAL_FRACTION,
     return "val" if bucket < round(1000 * val_fraction) else "train"
 
 
+@dataclass(frozen=True)
+class SplitRule:
+    """Which clips are held out: named speakers and/or the last `val_last` clips (sorted ids);
+    with neither, speakers by hash (`split_for_speaker`)."""
+
+    val_fraction: float = DEFAULT_VAL_FRACTION
+    val_speakers: frozenset[str] | None = None
+    val_clips: frozenset[str] = frozenset()
+    val_last: int = 0
+
+    @property
+    def explicit(self) -> bool:
+        return self.val_speakers is not None or self.val_last > 0
+
+    def split(self, speaker: str, clip_id: str) -> str:
+        if clip_id in self.val_clips:
+            return "val"
+        if self.explicit:
+            return "val" if self.val_speakers is not None and speaker in self.val_speakers else "train"
+        return split_for_speaker(speaker, self.val_fraction)
+
+    def describe(self) -> dict:
+        if not self.explicit:
+            return {"rule": "val if int(sha1(speaker)[:8], 16) % 1000 < 1000 * val_fraction",
+                    "val_fraction": self.val_fraction}
+        out: dict = {"rule": " or ".join(
+            part for part, used in (("val if speaker in val_speakers", self.val_speakers is not None),
+                                    ("the last val_last clips in sorted id order", self.val_last > 0)) if used)}
+        if self.val_speakers is not None:
+            out["val_speakers"] = sorted(self.val_speakers)
+        if self.val_last:
+            out["val_last"] = self.val_last
+            out["val_clips"] = sorted(self.val_clips)
+        return out
+
+
 def _read_table(path: Path) -> list[dict[str, str]]:
     delimiter = "\t" if path.suffix == ".tsv" else ","
     with open(path, newline="", encoding="utf-8") as stream:
@@ -136,8 +175,9 @@ def _read_table(path: Path) -> list[dict[str, str]]:
 
 
 class SpeakerTable:
-    def __init__(self, root: Path, speakers_csv: Path | None) -> None:
+    def __init__(self, root: Path, speakers_csv: Path | None, merges: dict[str, str] | None = None) -> None:
         self.root = root
+        self.merges = dict(merges or {})
         self.explicit: dict[str, str] = {}
         if speakers_csv is not None:
             try:
@@ -166,6 +206,10 @@ class SpeakerTable:
         return self._folder_tables[folder]
 
     def speaker(self, path: Path, clip_id: str) -> str:
+        found = self._speaker(path, clip_id)
+        return self.merges.get(found, found)
+
+    def _speaker(self, path: Path, clip_id: str) -> str:
         for key in (clip_id, path.stem.removesuffix(".landmarks")):
             if key in self.explicit:
                 return self.explicit[key]
@@ -189,8 +233,7 @@ def _clip_id(root: Path, path: Path) -> str:
     return "--".join(rel.parts)
 
 
-def discover(root: Path, speakers: SpeakerTable, val_fraction: float,
-             val_speakers: frozenset[str] | None = None) -> list[Job]:
+def discover(root: Path, speakers: SpeakerTable, rule: SplitRule) -> list[Job]:
     files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
     by_stem: dict[Path, list[Path]] = {}
     for path in files:
@@ -215,7 +258,7 @@ def discover(root: Path, speakers: SpeakerTable, val_fraction: float,
         clip_id = _clip_id(root, path)
         speaker = speakers.speaker(path, clip_id)
         jobs.append(Job(id=clip_id, kind=kind, source=str(path), audio=str(audio), speaker=speaker,
-                        split=split_for_speaker(speaker, val_fraction, val_speakers), landmarks_file=landmarks_file))
+                        split=rule.split(speaker, clip_id), landmarks_file=landmarks_file))
     return jobs
 
 
@@ -418,7 +461,8 @@ def _write_text_atomic(path: Path, text: str) -> None:
 
 def prepare_dataset(inputs: Path, output: Path, *, workers: int = 1, overwrite: bool = False,
                     speakers_csv: Path | None = None, val_fraction: float = DEFAULT_VAL_FRACTION,
-                    val_speakers: Iterable[str] | None = None, device: str | None = "cpu", detector: str = "auto",
+                    val_speakers: Iterable[str] | None = None, val_last: int = 0,
+                    merge_speakers: dict[str, str] | None = None, device: str | None = "cpu", detector: str = "auto",
                     log: Callable[[str], None] | None = None) -> PrepareReport:
     """Prepare every clip under `inputs` into the dataset folder `output` (see the module doc)."""
     started = time.monotonic()
@@ -433,8 +477,15 @@ def prepare_dataset(inputs: Path, output: Path, *, workers: int = 1, overwrite: 
         raise MakeItTalkError(f"{output} exists and is not a folder")
     if workers < 1:
         raise MakeItTalkError("--workers must be at least 1")
+    if val_last < 0:
+        raise MakeItTalkError("--val-last must be 0 or more")
     held_out = frozenset(val_speakers) if val_speakers is not None else None
-    jobs = discover(inputs, SpeakerTable(inputs, speakers_csv), val_fraction, held_out)
+    merges = dict(merge_speakers or {})
+    speakers = SpeakerTable(inputs, speakers_csv, merges)
+    jobs = discover(inputs, speakers, SplitRule(val_fraction, held_out))
+    last_ids = frozenset(sorted(job.id for job in jobs)[-val_last:]) if val_last else frozenset()
+    rule = SplitRule(val_fraction, held_out, last_ids, val_last)
+    jobs = [dataclasses.replace(job, split=rule.split(job.speaker, job.id)) for job in jobs]
     if held_out is not None:
         unknown = sorted(held_out - {job.speaker for job in jobs})
         if unknown:
@@ -504,7 +555,8 @@ def prepare_dataset(inputs: Path, output: Path, *, workers: int = 1, overwrite: 
 
     ordered = [entries[key] for key in sorted(entries)]
     for entry in ordered:  # the split is a label: a re-run with other split settings relabels kept clips
-        entry["split"] = split_for_speaker(entry["speaker"], val_fraction, held_out)
+        entry["speaker"] = merges.get(entry["speaker"], entry["speaker"])
+        entry["split"] = rule.split(entry["speaker"], entry["id"])
     _write_text_atomic(index_path, "".join(json.dumps(e, sort_keys=True) + "\n" for e in ordered))
     counts: dict[str, dict[str, int]] = {}
     for entry in ordered:
@@ -521,10 +573,8 @@ def prepare_dataset(inputs: Path, output: Path, *, workers: int = 1, overwrite: 
         "num_clips": len(ordered),
         "num_speakers": len({e["speaker"] for e in ordered}),
         "counts": counts,
-        "split": ({"rule": "val if speaker in val_speakers", "val_speakers": sorted(held_out)}
-                  if held_out is not None else
-                  {"rule": "val if int(sha1(speaker)[:8], 16) % 1000 < 1000 * val_fraction",
-                   "val_fraction": val_fraction}),
+        "split": rule.describe(),
+        "merged_speakers": dict(sorted(merges.items())),
         "max_gap_frames": MAX_GAP_FRAMES,
         "last_run": {"prepared": len(report.prepared), "skipped_existing": len(report.skipped_existing),
                      "failed": [{"source": s, "reason": r} for s, r in report.failed]},
