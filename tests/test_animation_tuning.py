@@ -48,3 +48,28 @@ def test_face_tweaks_off_keeps_the_portrait_rest_pose():
     plain = _as_static_face(pixels, False)
     assert not np.allclose(tweaked.q, plain.q)
     np.testing.assert_allclose(plain.denormalize(plain.q)[:, :2], pixels, atol=1e-9)
+
+
+def test_content_delay_gives_each_frame_the_window_d_frames_earlier():
+    """With content_delay_frames d, landmark frame k is predicted from the window that starts at
+    mel frame k - d (frames before 0 repeat the first): the content branch then hears d frames
+    of audio before the frame it predicts."""
+    import torch
+
+    from makeittalk.animation.engine import delay_content_windows, mel_windows, pad_for_windows
+
+    mel = np.random.default_rng(0).standard_normal((40, 80))
+    padded = torch.from_numpy(pad_for_windows(mel).astype(np.float32))
+    delayed = delay_content_windows(padded, 8)
+    plain_windows, delayed_windows = mel_windows(padded, 0, 40), mel_windows(delayed, 0, 40)
+    assert torch.equal(delayed_windows[8:], plain_windows[:32])
+    assert torch.equal(delayed_windows[0, :8], padded[:1].expand(8, -1))  # the start repeats frame 0
+    assert torch.equal(delayed_windows[0, 8:], padded[:10])
+    assert delay_content_windows(padded, 0) is padded
+
+
+def test_content_delay_is_checked():
+    assert _check_tuning({"content_delay_frames": 8}) == {"content_delay_frames": 8}
+    for bad in (8.0, True, 18, -1):
+        with pytest.raises(MakeItTalkError, match="content_delay_frames"):
+            _check_tuning({"content_delay_frames": bad})

@@ -206,6 +206,40 @@ def test_content_run_learns_on_real_landmarks(autovc_run, dataset, tmp_path):
     assert len(list((out / "cache").glob("autovc-*/*.npy"))) == 2
 
 
+def test_content_v2_run_with_window_delay_and_motion_terms(autovc_run, dataset, tmp_path):
+    """The v2 recipe's settings (runs of frames, past audio in the window, motion terms) train
+    and log every term; the cache is shared through feature_cache."""
+    out, cache = tmp_path / "content_v2", tmp_path / "shared_cache"
+    code = train(
+        "content", "--data", str(dataset), "--out", str(out),
+        "--set", f"autovc_weights={autovc_run / 'best' / 'autovc'}", "--set", TINY_CONTENT,
+        "--set", "epochs=2", "--set", "steps_per_epoch=5", "--set", "batch_size=64", "--set", "lr=3e-3",
+        "--set", "run_frames=16", "--set", "window_delay_frames=8", "--set", "lambda_velocity=1",
+        "--set", "lambda_opening=1", "--set", "lambda_correlation=0.05", "--set", f"feature_cache={cache}",
+        "--set", "log_every=5",
+    )
+    assert code == 0
+    logged = read_csv(out / "train_log.csv")
+    for term in ("velocity", "opening", "correlation"):
+        assert all(float(row[term]) >= 0 for row in logged), term
+    val = read_csv(out / "val_log.csv")
+    assert {"val_opening", "val_amp", "val_mouth_r"} <= set(val[0])
+    assert len(list(cache.glob("autovc-*/*.npy"))) == 2 and not (out / "cache").exists()
+
+
+@pytest.mark.parametrize("setting, message", [
+    (["batch_size=60", "run_frames=16"], "must divide batch_size"),
+    (["window_delay_frames=18"], "window_delay_frames"),
+    (["lambda_velocity=1"], "need run_frames > 1"),
+])
+def test_content_v2_settings_are_checked(setting, message, dataset, tmp_path, capsys):
+    args = ["content", "--data", str(dataset), "--out", str(tmp_path / "c"), "--set", "autovc_weights=x"]
+    for item in setting:
+        args += ["--set", item]
+    assert train(*args) == 2
+    assert message in capsys.readouterr().err
+
+
 def test_content_without_autovc_weights_says_what_to_set(dataset, tmp_path, capsys):
     assert train("content", "--data", str(dataset), "--out", str(tmp_path / "c")) == 2
     assert "autovc_weights" in capsys.readouterr().err

@@ -278,6 +278,18 @@ def pad_for_windows(mel_norm: np.ndarray) -> np.ndarray:
     return np.concatenate([mel_norm, tail], axis=0)
 
 
+def delay_content_windows(mel32: torch.Tensor, delay_frames: int) -> torch.Tensor:
+    """Front-pad the window-padded mel with `delay_frames` copies of its first frame, so content
+    window k covers frames k-d..k-d+17 and the frame it predicts has d frames of past audio.
+
+    For content branches trained that way (weightset.json animation `content_delay_frames`,
+    training's `window_delay_frames`); the original networks use d = 0.
+    """
+    if delay_frames <= 0:
+        return mel32
+    return torch.cat([mel32[:1].expand(delay_frames, -1), mel32])
+
+
 def mel_windows(mel32: torch.Tensor, start: int, stop: int) -> torch.Tensor:
     """Step 8: windows start..stop-1 of a (T, 80) float32 mel as a (stop−start, 18, 80) tensor."""
     piece = mel32[start : stop + WINDOW_FRAMES - 1]
@@ -685,7 +697,8 @@ class LandmarkAnimator:
         num_windows = mel_norm.shape[0]  # one window, one landmark frame per mel frame
         mel32 = torch.from_numpy(pad_for_windows(mel_norm).astype(np.float32))
         face_id = face.face_id
-        delta_content = run_content_branch(self.content_branch, mel32, face_id, num_windows, config.content_batch)
+        content_mel = delay_content_windows(mel32, int(self.tuning.get("content_delay_frames", 0)))
+        delta_content = run_content_branch(self.content_branch, content_mel, face_id, num_windows, config.content_batch)
         report(SHARE_AFTER_CONTENT)
         if config.amp_pos == 0.0:
             # `still` (or pose_scale 0): Δs would be multiplied by zero, so skip the branch.
@@ -770,14 +783,18 @@ def _as_static_face(face: Any, tweaks: bool = True) -> Any:
 #: postprocess.rigid_speaker_delta), for speaker branches trained on head motion alone.
 #: procedural_pose GAIN adds the procedural head motion of animation.head_motion (scaled by
 #: pose_scale, removed by still), for speaker branches that predict almost none.
+#: content_delay_frames D: the content branch was trained with D frames of past audio in each
+#: window (see delay_content_windows).
 TUNING_KEYS = {"amp_lip": float, "amp_pos": float, "calibrate_content": bool, "face_tweaks": bool, "rigid_pose": bool,
-               "procedural_pose": float}
+               "procedural_pose": float, "content_delay_frames": int}
 
 
 def _check_tuning(tuning: dict[str, Any]) -> dict[str, Any]:
     for key, value in tuning.items():
         kind = TUNING_KEYS.get(key)
-        if kind is None or not isinstance(value, (int, float) if kind is float else bool):
+        accepted = {float: (int, float), bool: bool, int: int}.get(kind)
+        if accepted is None or not isinstance(value, accepted) or (kind is int and (isinstance(value, bool)
+                                                                                     or not 0 <= value < WINDOW_FRAMES)):
             raise MakeItTalkError(
                 f"weight-set animation setting {key}={value!r} is not valid; known: "
                 + ", ".join(f"{k} ({t.__name__})" for k, t in TUNING_KEYS.items())

@@ -93,3 +93,54 @@ def ssim(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5)
     sxy = blur(x * y) - mx * my
     s = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
     return s.mean()
+
+
+# Motion terms of the content branch (v2 defaults). Rows come in runs of consecutive frames:
+# (B, 204) with B = runs * run_frames, run-major.
+
+INNER_PAIRS = ((61, 67), (62, 66), (63, 65))  # upper / lower inner-lip points facing each other
+
+
+def inner_opening(rows: torch.Tensor) -> torch.Tensor:
+    """(B, 3) vertical gaps of the three facing inner-lip pairs (lower y minus upper y)."""
+    pts = as_points(rows)
+    return torch.stack([pts[:, lo, 1] - pts[:, up, 1] for up, lo in INNER_PAIRS], dim=1)
+
+
+def lip_velocity_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, run_frames: int) -> torch.Tensor:
+    """L1 between predicted and true frame-to-frame motion of the mouth points 48-67 (x, y)."""
+    runs = pred.shape[0] // run_frames
+    p = as_points(pred)[:, MOUTH_FIRST:, :2].reshape(runs, run_frames, 20, 2)
+    t = as_points(target)[:, MOUTH_FIRST:, :2].reshape(runs, run_frames, 20, 2)
+    m = mask[:, MOUTH_FIRST:].reshape(runs, run_frames, 20)
+    valid = (m[:, 1:] * m[:, :-1]).unsqueeze(-1).expand(-1, -1, -1, 2)
+    diff = ((p[:, 1:] - p[:, :-1]) - (t[:, 1:] - t[:, :-1])).abs()
+    return (diff * valid).sum() / valid.sum().clamp(min=1.0)
+
+
+def opening_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """L1 between predicted and true inner-lip openings (three pairs), where the mouth exists."""
+    valid = mask[:, 62].unsqueeze(1).expand(-1, len(INNER_PAIRS))
+    diff = (inner_opening(pred) - inner_opening(target)).abs()
+    return (diff * valid).sum() / valid.sum().clamp(min=1.0)
+
+
+def opening_correlation_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, run_frames: int,
+                             eps: float = 1e-8) -> torch.Tensor:
+    """1 - pooled within-run Pearson r of the mean inner-lip opening.
+
+    Each run is centred on its own mean, so the term scores the rise and fall of the mouth,
+    not each clip's resting shape (which L1 already covers); pooling the runs keeps it stable
+    where one short run barely moves. `eps` guards a division by zero; against the product of
+    the two sums of squares of a real batch (about 1e-4 for 16 runs of 16 frames) it is negligible.
+    """
+    runs = pred.shape[0] // run_frames
+    keep = mask[:, 62].reshape(runs, run_frames).amin(dim=1) > 0
+    if not bool(keep.any()):
+        return pred.sum() * 0.0
+    p = inner_opening(pred).mean(dim=1).reshape(runs, run_frames)[keep]
+    t = inner_opening(target).mean(dim=1).reshape(runs, run_frames)[keep]
+    p = p - p.mean(dim=1, keepdim=True)
+    t = t - t.mean(dim=1, keepdim=True)
+    r = (p * t).sum() / torch.sqrt((p * p).sum() * (t * t).sum() + eps)
+    return 1.0 - r

@@ -104,12 +104,24 @@ class ConvertedAudio:
         return padded
 
 
-def load_landmark_clips(clips: list[Clip], audio: ConvertedAudio, lips_offset_frames: int) -> list[LandmarkClip]:
+def delay_windows(padded_mel: np.ndarray, delay_frames: int) -> np.ndarray:
+    """Front-pad a window-padded mel with `delay_frames` copies of its first frame, so that the
+    window at index k covers frames k-delay..k-delay+17: the landmark frame k then sits inside its
+    window with `delay_frames` of past audio before it (the engine does the same, see
+    `makeittalk.animation.engine.delay_content_windows`)."""
+    if delay_frames <= 0:
+        return padded_mel
+    return np.concatenate([np.repeat(padded_mel[:1], delay_frames, axis=0), padded_mel])
+
+
+def load_landmark_clips(clips: list[Clip], audio: ConvertedAudio, lips_offset_frames: int,
+                        window_delay_frames: int = 0) -> list[LandmarkClip]:
     out = []
     for clip in clips:
         a = clip.arrays()
         targets = clip_targets(a, clip.kind, lips_offset_frames)
-        out.append(LandmarkClip(clip, audio.mel(clip), targets, a["speaker_embedding"].astype(np.float32)))
+        mel = delay_windows(audio.mel(clip), window_delay_frames)
+        out.append(LandmarkClip(clip, mel, targets, a["speaker_embedding"].astype(np.float32)))
     return out
 
 
