@@ -117,7 +117,7 @@ def test_eval_prints_the_table(full_run):
     assert code == 0
     lines = out.splitlines()
     assert lines[0].split() == ["clip", "method", "D-LL", "D-VL", "D-A", "D-L", "D-V", "D-Rot", "D-Pos",
-                                "mouth", "r", "lag", "ms"]
+                                "mouth", "r", "lag", "ms", "r-lag0", "amp", "rot-sd", "rot-v", "pos-sd", "pos-v"]
     rows = {(line.split()[0], line.split()[1]): line.split()[2:] for line in lines
             if line.split() and line.split()[0] in (CLIP, "MEAN")}
     assert set(rows) == {(who, name) for who in (CLIP, "MEAN") for name in METHODS}

@@ -69,6 +69,42 @@ def test_identical_sequences_score_perfectly(gt, valid):
     assert result["eye_distance_px"] == pytest.approx(100.0, rel=1e-3)
 
 
+def test_amp_is_the_ratio_of_opening_spreads(gt, valid):
+    assert m.evaluate_sequence(gt, gt.copy(), valid, FPS)["amp"] == pytest.approx(1.0)
+    half = _talking(0.5 * _opening_signal())  # the same mouth, opening half as far
+    result = m.evaluate_sequence(half, gt, valid, FPS)
+    assert result["amp"] == pytest.approx(0.5, rel=1e-6)
+    assert result["mouth_r"] == pytest.approx(1.0) and result["mouth_r_lag0"] == pytest.approx(1.0)
+    assert math.isnan(m.evaluate_sequence(gt, np.repeat(gt[:1], T, axis=0), valid, FPS)["amp"])
+
+
+def test_head_motion_ratios_compare_size_and_speed(valid):
+    face = np.repeat(_face()[None], T, axis=0)
+    sway = 2.0 * np.sin(np.arange(T) / 5.0)
+    real = _rotate(face, sway)
+    real[:, :, 1] += 4.0 * np.sin(np.arange(T) / 9.0)[:, None]
+    bigger = _rotate(face, 2 * sway)
+    bigger[:, :, 1] += 8.0 * np.sin(np.arange(T) / 9.0)[:, None]
+    result = m.evaluate_sequence(bigger, real, valid, FPS)
+    assert result["head_rot_std_ratio"] == pytest.approx(2.0, rel=1e-3)
+    assert result["head_rot_speed_ratio"] == pytest.approx(2.0, rel=1e-3)
+    # Centroids: the roll about (112, 120) moves them by r*sin(angle), not r*angle: 2 up to ~1e-3.
+    assert result["head_pos_std_ratio"] == pytest.approx(2.0, rel=2e-3)
+    assert result["head_pos_speed_ratio"] == pytest.approx(2.0, rel=2e-3)
+    still = m.evaluate_sequence(np.repeat(real[:1], T, axis=0), real, valid, FPS)
+    assert still["head_rot_std_ratio"] == pytest.approx(0.0, abs=1e-9)
+    assert still["head_pos_speed_ratio"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_head_speed_correlates_with_loudness_when_it_follows_it(gt, valid):
+    loud = np.abs(np.sin(np.arange(T) / 6.0))
+    pred = np.repeat(_face()[None], T, axis=0)
+    pred[:, :, 0] += np.cumsum(loud)[:, None]  # moves right at a speed that follows the loudness
+    result = m.evaluate_sequence(pred, gt, valid, FPS, np.concatenate([[0.0], loud[1:]]))
+    assert result["head_audio_r"] == pytest.approx(1.0, abs=1e-9)
+    assert m.evaluate_sequence(pred, gt, valid, FPS)["head_audio_r"] == 0.0  # no loudness given
+
+
 @pytest.mark.parametrize("k", [1, 3, 5])
 def test_delayed_prediction_is_found_at_its_lag(gt, valid, k):
     late = np.concatenate([np.repeat(gt[:1], k, axis=0), gt[:-k]])  # pred[t] = gt[t - k]

@@ -46,6 +46,8 @@ def register(subparsers) -> None:
                              "(DATASET_DIR/clips.jsonl, matched by file stem): held-out speakers")
     parser.add_argument("--json", type=Path, default=None, metavar="OUT.json", help="write the full report here")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
+    parser.add_argument("--summary", action="store_true",
+                        help="print only the MEAN rows (the --json report still has every clip)")
     parser.add_argument("--max-seconds", type=float, default=None, metavar="S",
                         help="evaluate only the first S seconds of each clip")
     parser.add_argument("--detector", choices=["auto", "dlib", "face-alignment"], default="auto",
@@ -68,7 +70,7 @@ def run_eval(args: argparse.Namespace) -> int:
     eprint(f"evaluating {len(clips)} clip(s) with weights {args.weights!r}")
     report = run_evaluation(clips, weights=args.weights, device=args.device, max_seconds=args.max_seconds,
                             detector=args.detector, log=eprint)
-    print(format_table(report), flush=True)
+    print(format_table(report, means_only=args.summary), flush=True)
     if args.json is not None:
         with atomic_output(args.json, overwrite=args.overwrite, suffixes=(".json",)) as partial:
             partial.write_text(report_json(report), encoding="utf-8")

@@ -102,7 +102,22 @@ DEFINITIONS = {
     "mouth_r": "Pearson r of |p62-p66|/|p36-p45| between pred and gt at the best lag within +-200 ms; "
                "0 with r_defined false when a series is constant",
     "mouth_lag_ms": "that lag in ms, positive = prediction later than ground truth",
+    "mouth_r_lag0": "the same Pearson r without a lag",
+    "amp": "std of the predicted mouth opening o(t) / std of the real one (1 = as much motion as the real "
+           "mouth); the MEAN row gives the median over clips",
+    "head_rot_std_ratio": "std of the predicted in-plane head roll / std of the real roll; MEAN row: median",
+    "head_rot_speed_ratio": "mean |frame-to-frame roll change| predicted / real; MEAN row: median",
+    "head_pos_std_ratio": "RMS distance of the stable-point centroid from its mean, predicted / real; "
+                          "MEAN row: median",
+    "head_pos_speed_ratio": "mean centroid speed per frame, predicted / real; MEAN row: median",
+    "head_audio_r": "Pearson r between the predicted head speed (centroid, per frame) and the audio's frame "
+                    "RMS (0 when undefined)",
 }
+
+#: Ratios summarised by the median over clips, not the mean (one near-still real clip makes a
+#: ratio explode).
+MEDIAN_METRICS = ("amp", "head_rot_std_ratio", "head_rot_speed_ratio", "head_pos_std_ratio",
+                  "head_pos_speed_ratio")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -346,7 +361,31 @@ def mouth_correlation(pred, gt, valid, fps: float, *, max_lag_seconds: float = L
     return MouthCorrelation(best[0], best[1], 1000.0 * best[1] / fps, True, 0.0 if r0 is None else r0)
 
 
-def evaluate_sequence(pred, gt, valid, fps: float) -> dict:
+def _ratio(a: float, b: float) -> float:
+    """a / b; NaN when the real spread b is nothing but rounding (openings are ~0.05 eye
+    distances, roll in degrees, positions in % of the eye distance: 1e-9 is far below any motion)."""
+    return float(a / b) if b > 1e-9 and math.isfinite(a) and math.isfinite(b) else float("nan")
+
+
+def head_motion(seq: np.ndarray, valid: np.ndarray, eye: float) -> dict[str, float]:
+    """Size and speed of the head's roll (degrees) and of its stable-point centroid (in % of the
+    eye distance): std / RMS spread and mean absolute change per frame between valid frames."""
+    seq = np.asarray(seq, dtype=np.float64)[..., :2]
+    reference = seq[_reference_index(valid)]
+    roll = align_to_reference(seq, valid, reference).roll_deg
+    centre = 100.0 * seq[:, STABLE_POINTS].mean(axis=1) / eye
+    pairs = valid[1:] & valid[:-1]
+    c = centre[valid]
+    return {
+        "rot_std": float(np.std(roll[valid])),
+        "rot_speed": float(np.abs(np.diff(roll))[pairs].mean()) if pairs.any() else float("nan"),
+        "pos_std": float(np.sqrt(((c - c.mean(axis=0)) ** 2).sum(axis=1).mean())),
+        "pos_speed": float(np.linalg.norm(np.diff(centre, axis=0), axis=1)[pairs].mean()) if pairs.any() else float("nan"),
+        "speed": np.where(pairs, np.linalg.norm(np.diff(centre, axis=0), axis=1), np.nan),
+    }
+
+
+def evaluate_sequence(pred, gt, valid, fps: float, loudness: np.ndarray | None = None) -> dict:
     """Every metric for one (prediction, ground truth) pair, as a JSON-ready dict.
 
     Same numbers as the single-metric functions; the alignment is computed once.
@@ -362,6 +401,14 @@ def evaluate_sequence(pred, gt, valid, fps: float) -> dict:
     cp = pred[valid][:, STABLE_POINTS].mean(axis=1) - origin
     cg = gt[valid][:, STABLE_POINTS].mean(axis=1) - origin
     mouth = mouth_correlation(pred, gt, valid, fps)
+    op, og = mouth_opening(pred)[valid], mouth_opening(gt)[valid]
+    head_p, head_g = head_motion(pred, valid, eye), head_motion(gt, valid, eye)
+    head_audio_r = 0.0
+    if loudness is not None and len(loudness) == len(pred):
+        speed = head_p["speed"]
+        keep = np.isfinite(speed) & np.isfinite(loudness[1:])
+        r = _pearson(speed[keep], loudness[1:][keep]) if keep.sum() >= MIN_CORRELATION_PAIRS else None
+        head_audio_r = 0.0 if r is None else r
     all_points = np.arange(68)
     return {
         "D-LL": 100.0 * _mean_distance(pv, gv, JAW_LIP_POINTS) / eye,
@@ -376,6 +423,12 @@ def evaluate_sequence(pred, gt, valid, fps: float) -> dict:
         "mouth_lag_ms": mouth.lag_ms,
         "r_defined": mouth.r_defined,
         "mouth_r_lag0": mouth.r_lag0,
+        "amp": _ratio(float(np.std(op)), float(np.std(og))),
+        "head_rot_std_ratio": _ratio(head_p["rot_std"], head_g["rot_std"]),
+        "head_rot_speed_ratio": _ratio(head_p["rot_speed"], head_g["rot_speed"]),
+        "head_pos_std_ratio": _ratio(head_p["pos_std"], head_g["pos_std"]),
+        "head_pos_speed_ratio": _ratio(head_p["pos_speed"], head_g["pos_speed"]),
+        "head_audio_r": head_audio_r,
         "frames_compared": int(valid.sum()),
         "eye_distance_px": eye,
     }

@@ -35,7 +35,7 @@ import numpy as np
 
 from makeittalk.errors import MakeItTalkError
 from makeittalk.evaluation import baselines
-from makeittalk.evaluation.metrics import DEFINITIONS, METRIC_NAMES, evaluate_sequence
+from makeittalk.evaluation.metrics import DEFINITIONS, MEDIAN_METRICS, METRIC_NAMES, evaluate_sequence
 from makeittalk.pipelines.video import read_video_header
 
 __all__ = [
@@ -261,8 +261,9 @@ def evaluate_clip(clip: EvalClip, animator: Any, *, max_seconds: float | None = 
     if not valid.any():
         raise MakeItTalkError(f"clip {clip.stem}: no prediction frame falls on a ground-truth frame with a face")
     result = ClipResult(clip, num_frames, fps, int(valid.sum()), gt.source, seconds)
+    loudness = baselines.frame_rms(waveform.samples, fps, num_frames)
     for name, frames in predictions.items():
-        result.methods[name] = evaluate_sequence(frames, truth, valid, fps)
+        result.methods[name] = evaluate_sequence(frames, truth, valid, fps, loudness)
     return result
 
 
@@ -285,10 +286,13 @@ def _means(results: list[ClipResult]) -> dict[str, dict[str, Any]]:
     for name in results[0].methods:
         rows = [r.methods[name] for r in results]
         entry: dict[str, Any] = {}
-        for key in (*METRIC_NAMES, "mouth_r_lag0"):
+        for key in (*METRIC_NAMES, "mouth_r_lag0", *MEDIAN_METRICS, "head_audio_r"):
             values = np.array([row[key] for row in rows], dtype=np.float64)
             values = values[np.isfinite(values)]
-            entry[key] = float(values.mean()) if len(values) else float("nan")
+            summary = np.median if key in MEDIAN_METRICS else np.mean
+            entry[key] = float(summary(values)) if len(values) else float("nan")
+        lags = np.array([row["mouth_lag_ms"] for row in rows if row["r_defined"]], dtype=np.float64)
+        entry["mouth_abs_lag_ms"] = float(np.abs(lags).mean()) if len(lags) else float("nan")
         entry["r_defined_clips"] = sum(bool(row["r_defined"]) for row in rows)
         entry["clips"] = len(rows)
         means[name] = entry
@@ -338,7 +342,11 @@ def run_evaluation(clips: list[EvalClip], *, weights: str = "default", device: s
 # output
 
 _COLUMNS = (("D-LL", "D-LL", 2), ("D-VL", "D-VL", 2), ("D-A", "D-A", 2), ("D-L", "D-L", 2), ("D-V", "D-V", 2),
-            ("D-Rot", "D-Rot", 2), ("D-Pos", "D-Pos", 2), ("mouth r", "mouth_r", 3), ("lag ms", "mouth_lag_ms", 0))
+            ("D-Rot", "D-Rot", 2), ("D-Pos", "D-Pos", 2), ("mouth r", "mouth_r", 3), ("lag ms", "mouth_lag_ms", 0),
+            ("r-lag0", "mouth_r_lag0", 3), ("amp", "amp", 2), ("rot-sd", "head_rot_std_ratio", 2),
+            ("rot-v", "head_rot_speed_ratio", 2), ("pos-sd", "head_pos_std_ratio", 2),
+            ("pos-v", "head_pos_speed_ratio", 2))
+_MOUTH_R_COLUMN = 7
 
 
 def _cell(value: Any, digits: int) -> str:
@@ -347,21 +355,22 @@ def _cell(value: Any, digits: int) -> str:
     return f"{value:.{digits}f}"
 
 
-def format_table(report: dict[str, Any]) -> str:
-    """The report as a plain-text table: a row per (clip, method), then a MEAN row per method."""
+def format_table(report: dict[str, Any], *, means_only: bool = False) -> str:
+    """The report as a plain-text table: a row per (clip, method), then a MEAN row per method
+    (only the MEAN rows with `means_only`)."""
     rows: list[list[str]] = []
     undefined = False
-    for clip in report["clips"]:
+    for clip in [] if means_only else report["clips"]:
         for name, metrics in clip["methods"].items():
-            cells = [_cell(metrics[key], digits) for _, key, digits in _COLUMNS]
+            cells = [_cell(metrics.get(key), digits) for _, key, digits in _COLUMNS]
             if not metrics["r_defined"]:
-                cells[-2] += "*"
+                cells[_MOUTH_R_COLUMN] += "*"
                 undefined = True
             rows.append([clip["clip"], name, *cells])
     for name, metrics in report["mean"].items():
-        cells = [_cell(metrics[key], digits) for _, key, digits in _COLUMNS]
+        cells = [_cell(metrics.get(key), digits) for _, key, digits in _COLUMNS]
         if metrics["r_defined_clips"] < metrics["clips"]:
-            cells[-2] += "*"
+            cells[_MOUTH_R_COLUMN] += "*"
             undefined = True
         rows.append(["MEAN", name, *cells])
     header = ["clip", "method", *(title for title, _, _ in _COLUMNS)]
@@ -379,6 +388,8 @@ def format_table(report: dict[str, Any]) -> str:
         previous = row[0]
     out.append("distances in % of the mean eye-corner distance |p36-p45|, D-Rot in degrees, "
                "velocities per frame; lag > 0: prediction later")
+    out.append("amp: std of the predicted mouth opening / the real one; rot-sd, rot-v, pos-sd, pos-v: head roll "
+               "and position spread and speed, predicted / real; MEAN rows give the median of these ratios")
     if undefined:
         out.append("* mouth r undefined for a constant mouth opening (counted as 0)")
     return "\n".join(out)
