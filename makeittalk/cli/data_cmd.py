@@ -83,6 +83,9 @@ def register(subparsers) -> None:
                               "alone: then every other clip trains)")
     prepare.add_argument("--merge-speakers", metavar="OLD=NEW", nargs="+", default=[],
                          help="relabel speaker OLD as NEW before splitting (e.g. two clusters of one person)")
+    prepare.add_argument("--augment", type=int, default=0, metavar="N",
+                         help="also write N augmented copies of every training talking/lips clip (gain, "
+                              "noise, reverb, pitch, tempo, AAC round trip; see makeittalk.datasets.augment)")
     prepare.add_argument("--detector", choices=["auto", "dlib", "face-alignment"], default="auto",
                          help="face detector for videos without a <clip>.landmarks.npz")
     prepare.add_argument("--device", default="cpu", help="device for the speaker encoder (default cpu)")
@@ -157,7 +160,7 @@ def run_prepare(args: argparse.Namespace) -> int:
         merges[old] = new
     report = prepare_dataset(args.input, args.output, workers=args.workers, overwrite=args.overwrite,
                              speakers_csv=args.speakers, val_fraction=args.val_fraction,
-                             val_speakers=args.val_speakers, val_last=args.val_last, merge_speakers=merges, device=args.device, detector=args.detector, log=eprint)
+                             val_speakers=args.val_speakers, val_last=args.val_last, augment=args.augment, merge_speakers=merges, device=args.device, detector=args.detector, log=eprint)
     eprint(f"prepared {len(report.prepared)}, already there {len(report.skipped_existing)}, "
            f"failed {len(report.failed)}; {report.total_clips} clip(s) in {args.output} "
            f"({report.seconds:.1f} s)")

@@ -356,8 +356,10 @@ def _video_landmarks(path: str, detector: str) -> tuple[np.ndarray, np.ndarray, 
     return points, np.arange(len(points)) / fps, fps, (width, height), f"detected:{used}"
 
 
-def _landmark_arrays(job: Job, num_frames: int, detector: str) -> dict:
-    target = mel_frame_times(num_frames)
+def _landmark_arrays(job: Job, num_frames: int, detector: str, time_scale: float = 1.0) -> dict:
+    """Landmarks at the mel frames; `time_scale` stretches the source times (audio played at
+    tempo f puts an event at t / f, so time_scale = 1 / f)."""
+    target = mel_frame_times(num_frames) / time_scale
     if job.kind == "lips":
         with np.load(job.landmarks_file) as data:
             keypoints = np.asarray(data["keypoints"], dtype=np.float64)
@@ -399,14 +401,24 @@ def prepare_clip(job: Job, output: str, overwrite: bool, detector: str = "auto")
     from makeittalk.fileio import atomic_output
 
     waveform = load_audio(job.audio)
+    time_scale, augmentation = 1.0, None
+    if job.extra.get("augment"):
+        from makeittalk.audio import Waveform
+        from makeittalk.datasets.augment import augment_waveform, copy_seed
+
+        augmented = augment_waveform(waveform.samples, copy_seed(job.extra["of"], job.extra["augment"]))
+        waveform = Waveform(augmented.samples, source=waveform.source)
+        time_scale, augmentation = 1.0 / augmented.tempo, augmented.steps
     features = extract_features(waveform, _ENCODER)
     num_frames = features.num_frames
     arrays: dict = {}
     meta = {"id": job.id, "speaker": job.speaker, "source": job.source, "kind": job.kind,
             "seconds": round(float(features.seconds), 6), "num_frames": num_frames, "split": job.split,
             "file": f"clips/{job.id}.npz", "speech_detected": bool(features.speech_detected)}
+    if augmentation is not None:
+        meta.update(augmented_from=job.extra["of"], augmentation=augmentation)
     if job.kind in ("talking", "lips"):
-        arrays = _landmark_arrays(job, num_frames, detector)
+        arrays = _landmark_arrays(job, num_frames, detector, time_scale)
         meta.update(landmark_space=arrays["landmark_space"], landmark_source=arrays["landmark_source"],
                     landmark_coverage=round(float(arrays["landmark_mask"].mean()), 4),
                     audio=job.audio, landmarks_file=job.landmarks_file)
@@ -461,7 +473,7 @@ def _write_text_atomic(path: Path, text: str) -> None:
 
 def prepare_dataset(inputs: Path, output: Path, *, workers: int = 1, overwrite: bool = False,
                     speakers_csv: Path | None = None, val_fraction: float = DEFAULT_VAL_FRACTION,
-                    val_speakers: Iterable[str] | None = None, val_last: int = 0,
+                    val_speakers: Iterable[str] | None = None, val_last: int = 0, augment: int = 0,
                     merge_speakers: dict[str, str] | None = None, device: str | None = "cpu", detector: str = "auto",
                     log: Callable[[str], None] | None = None) -> PrepareReport:
     """Prepare every clip under `inputs` into the dataset folder `output` (see the module doc)."""
@@ -486,6 +498,12 @@ def prepare_dataset(inputs: Path, output: Path, *, workers: int = 1, overwrite: 
     last_ids = frozenset(sorted(job.id for job in jobs)[-val_last:]) if val_last else frozenset()
     rule = SplitRule(val_fraction, held_out, last_ids, val_last)
     jobs = [dataclasses.replace(job, split=rule.split(job.speaker, job.id)) for job in jobs]
+    if augment < 0:
+        raise MakeItTalkError("--augment must be 0 or more")
+    # Augmented copies of training clips only: held-out clips stay as recorded.
+    jobs += [dataclasses.replace(job, id=f"{job.id}~aug{k}", extra={"augment": k, "of": job.id})
+             for job in list(jobs) if job.split == "train" and job.kind in ("talking", "lips")
+             for k in range(1, augment + 1)]
     if held_out is not None:
         unknown = sorted(held_out - {job.speaker for job in jobs})
         if unknown:
@@ -556,7 +574,7 @@ def prepare_dataset(inputs: Path, output: Path, *, workers: int = 1, overwrite: 
     ordered = [entries[key] for key in sorted(entries)]
     for entry in ordered:  # the split is a label: a re-run with other split settings relabels kept clips
         entry["speaker"] = merges.get(entry["speaker"], entry["speaker"])
-        entry["split"] = rule.split(entry["speaker"], entry["id"])
+        entry["split"] = "train" if entry.get("augmented_from") else rule.split(entry["speaker"], entry["id"])
     _write_text_atomic(index_path, "".join(json.dumps(e, sort_keys=True) + "\n" for e in ordered))
     counts: dict[str, dict[str, int]] = {}
     for entry in ordered:

@@ -90,13 +90,16 @@ class PreparedDataset:
             if clip.path.is_file():
                 self.clips.append(clip)
 
-    def select(self, *, split: str | None = None, kinds: Iterable[str] | None = None) -> list[Clip]:
+    def select(self, *, split: str | None = None, kinds: Iterable[str] | None = None,
+               augmented: bool = False) -> list[Clip]:
+        """Clips of `split` and `kinds`; augmented copies (data prepare --augment) only when asked."""
         wanted = set(kinds) if kinds is not None else None
-        return [c for c in self.clips if (split is None or c.split == split) and (wanted is None or c.kind in wanted)]
+        return [c for c in self.clips if (split is None or c.split == split) and (wanted is None or c.kind in wanted)
+                and (augmented or not c.meta.get("augmented_from"))]
 
-    def require(self, *, split: str, kinds: Iterable[str], purpose: str) -> list[Clip]:
+    def require(self, *, split: str, kinds: Iterable[str], purpose: str, augmented: bool = False) -> list[Clip]:
         kinds = list(kinds)
-        clips = self.select(split=split, kinds=kinds)
+        clips = self.select(split=split, kinds=kinds, augmented=augmented)
         if not clips:
             found = sorted({(c.kind, c.split) for c in self.clips})
             raise DatasetError(
