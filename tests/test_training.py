@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -213,12 +214,15 @@ def test_content_v2_run_with_window_delay_and_motion_terms(autovc_run, dataset, 
     code = train(
         "content", "--data", str(dataset), "--out", str(out),
         "--set", f"autovc_weights={autovc_run / 'best' / 'autovc'}", "--set", TINY_CONTENT,
-        "--set", "epochs=2", "--set", "steps_per_epoch=5", "--set", "batch_size=64", "--set", "lr=3e-3",
+        "--set", "steps_per_epoch=5", "--set", "batch_size=64", "--set", "lr=3e-3",
         "--set", "run_frames=16", "--set", "window_delay_frames=8", "--set", "lambda_velocity=1",
         "--set", "lambda_opening=1", "--set", "lambda_correlation=0.05", "--set", f"feature_cache={cache}",
-        "--set", "log_every=5",
+        "--set", "log_every=5", "--set", "epochs=3", "--set", "best_metric=-val_mouth_r",
     )
     assert code == 0
+    # best/ is the epoch with the highest val_mouth_r (best_metric "-val_mouth_r").
+    rs = [float(row["val_mouth_r"]) for row in read_csv(out / "val_log.csv")]
+    assert json.loads((out / "summary.json").read_text())["best_epoch"] == 1 + int(np.argmax(rs))
     logged = read_csv(out / "train_log.csv")
     for term in ("velocity", "opening", "correlation"):
         assert all(float(row[term]) >= 0 for row in logged), term

@@ -19,7 +19,7 @@ def register(subparsers) -> None:
 
         The run folder gets config.yaml, checkpoint.pt (resume point), train_log.csv,
         val_log.csv, summary.json and the weights in the project's format: weights/<network>/
-        (latest epoch) and best/<network>/ (lowest val_loss), each with the config and a
+        (latest epoch) and best/<network>/ (lowest val_loss, or the best_metric setting), each with the config and a
         description of the training data embedded. Running the same command again resumes after
         the last finished epoch. Under torchrun every process trains a shard (DDP: NCCL on CUDA,
         gloo on CPU); the command is the same.""",

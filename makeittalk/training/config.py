@@ -38,6 +38,8 @@ class TrainConfig:
     init_from: optional saved network folder or weight-set name whose weights start the run.
     threads: torch CPU threads per process (None: torch's default; under torchrun on one
         machine, cores / processes avoids oversubscription).
+    best_metric: the validation figure that picks best/ ("val_loss", lower is better; a name
+        starting with "-" means higher is better, e.g. "-val_mouth_r").
     """
 
     epochs: int = 10
@@ -54,6 +56,7 @@ class TrainConfig:
     model: dict[str, Any] = dataclasses.field(default_factory=dict)
     init_from: str | None = None
     threads: int | None = None
+    best_metric: str = "val_loss"
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self)))

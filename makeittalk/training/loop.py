@@ -8,7 +8,7 @@ A run folder holds everything about one training run:
     RUN_DIR/val_log.csv        one row per epoch: the held-out figures
     RUN_DIR/weights/<network>/ the latest weights in the project format (save_pretrained), with
                                the config, data description, steps and val figures embedded
-    RUN_DIR/best/<network>/    the same for the epoch with the lowest val_loss
+    RUN_DIR/best/<network>/    the same for the epoch with the lowest val_loss (or best best_metric)
     RUN_DIR/summary.json       progress and best figures so far
     RUN_DIR/tensorboard/       event files when `tensorboard: true`
 
@@ -327,9 +327,13 @@ def run_training(
             val = dist.mean(figures, weight)
             state["epoch"] = epoch
             state["last"] = val
-            improved = val.get("val_loss", math.inf) < state["best_val"]
+            # best_val is stored so that lower is better ("-name": the figure's negative).
+            metric = config.best_metric.lstrip("-")
+            sign = -1.0 if config.best_metric.startswith("-") else 1.0
+            score = sign * val.get(metric, sign * math.inf)
+            improved = score < state["best_val"]
             if improved:
-                state["best_val"] = val["val_loss"]
+                state["best_val"] = score
                 state["best_epoch"] = epoch
                 state["best"] = val
             state["seconds"] = elapsed_before + time.monotonic() - started
