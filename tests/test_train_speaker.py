@@ -138,6 +138,26 @@ def test_train_without_gan(dataset, autovc, tmp_path, capsys):
     assert set(payload["modules"]) == {"speaker_branch"}
 
 
+def test_one_second_clips_are_skipped_with_a_note(dataset, autovc, data_dir, tmp_path, capsys):
+    """talking_ar's word clips (~1.2 s, 75 windows) are shorter than a 128-window block: the
+    branch trains on the longer clips and says how many it left out."""
+    import shutil
+
+    from makeittalk.datasets import prepare_dataset
+
+    raw = tmp_path / "ar"
+    raw.mkdir()
+    for suffix in (".mp4", ".landmarks.npz"):
+        shutil.copy(data_dir / "talking_ar" / f"ar_00156{suffix}", raw)
+    words = tmp_path / "ar_set"
+    prepare_dataset(raw, words, val_fraction=0.0)
+    command = _command(dataset, autovc, tmp_path / "run", "--set", "segment_windows=128", "--set", "epochs=1")
+    command[command.index("--data") + 1 : command.index("--data") + 2] = [str(dataset), str(words)]
+    assert main(command) == 0
+    err = capsys.readouterr().err
+    assert "1 talking clip(s) have no 128-frame run with landmarks: not used" in err
+
+
 def test_config_errors_are_clear(dataset, autovc, tmp_path, capsys):
     assert main(_command(dataset, autovc, tmp_path / "a", "--set", "segment_windows=600")) == 2
     assert "positional-encoding capacity max_len 512" in capsys.readouterr().err
