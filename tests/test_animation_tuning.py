@@ -73,3 +73,10 @@ def test_content_delay_is_checked():
     for bad in (8.0, True, 18, -1):
         with pytest.raises(MakeItTalkError, match="content_delay_frames"):
             _check_tuning({"content_delay_frames": bad})
+
+
+def test_content_features_choice_is_checked():
+    assert _check_tuning({"content_features": "source"}) == {"content_features": "source"}
+    for bad in ("mel", 1, True):
+        with pytest.raises(MakeItTalkError, match="content_features"):
+            _check_tuning({"content_features": bad})

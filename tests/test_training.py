@@ -231,6 +231,26 @@ def test_content_v2_run_with_window_delay_and_motion_terms(autovc_run, dataset, 
     assert len(list(cache.glob("autovc-*/*.npy"))) == 2 and not (out / "cache").exists()
 
 
+def test_content_on_the_source_mel(autovc_run, dataset, tmp_path):
+    """content_features: source trains on the clips' own normalised mel, cached apart from the
+    converted one."""
+    from makeittalk.animation.engine import normalize_mel, pad_for_windows
+    from makeittalk.training.data import PreparedDataset
+
+    out = tmp_path / "source"
+    assert train(
+        "content", "--data", str(dataset), "--out", str(out),
+        "--set", f"autovc_weights={autovc_run / 'best' / 'autovc'}", "--set", TINY_CONTENT,
+        "--set", "epochs=1", "--set", "steps_per_epoch=2", "--set", "batch_size=32",
+        "--set", "content_features=source",
+    ) == 0
+    cached = sorted((out / "cache" / "source-mel").glob("*.npy"))
+    assert len(cached) == 2 and not list((out / "cache").glob("autovc-*/*.npy"))
+    clip = next(c for c in PreparedDataset(dataset).select() if c.id == cached[0].stem)
+    expected = pad_for_windows(normalize_mel(clip.arrays()["mel"])).astype(np.float32)
+    assert np.array_equal(np.load(cached[0]), expected)
+
+
 @pytest.mark.parametrize("setting, message", [
     (["batch_size=60", "run_frames=16"], "must divide batch_size"),
     (["window_delay_frames=18"], "window_delay_frames"),

@@ -697,7 +697,12 @@ class LandmarkAnimator:
         num_windows = mel_norm.shape[0]  # one window, one landmark frame per mel frame
         mel32 = torch.from_numpy(pad_for_windows(mel_norm).astype(np.float32))
         face_id = face.face_id
-        content_mel = delay_content_windows(mel32, int(self.tuning.get("content_delay_frames", 0)))
+        if self.tuning.get("content_features", "converted") == "source":
+            # Trained on the speaker's own mel (no voice conversion) for the lips.
+            content_mel = torch.from_numpy(pad_for_windows(normalize_mel(feats.mel)[:num_windows]).astype(np.float32))
+        else:
+            content_mel = mel32
+        content_mel = delay_content_windows(content_mel, int(self.tuning.get("content_delay_frames", 0)))
         delta_content = run_content_branch(self.content_branch, content_mel, face_id, num_windows, config.content_batch)
         report(SHARE_AFTER_CONTENT)
         if config.amp_pos == 0.0:
@@ -784,17 +789,20 @@ def _as_static_face(face: Any, tweaks: bool = True) -> Any:
 #: procedural_pose GAIN adds the procedural head motion of animation.head_motion (scaled by
 #: pose_scale, removed by still), for speaker branches that predict almost none.
 #: content_delay_frames D: the content branch was trained with D frames of past audio in each
-#: window (see delay_content_windows).
+#: window (see delay_content_windows). content_features "source": it reads the normalised mel of
+#: the input voice itself instead of AutoVC's conversion ("converted", the original's design).
 TUNING_KEYS = {"amp_lip": float, "amp_pos": float, "calibrate_content": bool, "face_tweaks": bool, "rigid_pose": bool,
-               "procedural_pose": float, "content_delay_frames": int}
+               "procedural_pose": float, "content_delay_frames": int, "content_features": str}
+_TUNING_CHOICES = {"content_features": ("converted", "source")}
 
 
 def _check_tuning(tuning: dict[str, Any]) -> dict[str, Any]:
     for key, value in tuning.items():
         kind = TUNING_KEYS.get(key)
-        accepted = {float: (int, float), bool: bool, int: int}.get(kind)
+        accepted = {float: (int, float), bool: bool, int: int, str: str}.get(kind)
         if accepted is None or not isinstance(value, accepted) or (kind is int and (isinstance(value, bool)
-                                                                                     or not 0 <= value < WINDOW_FRAMES)):
+                                                                                     or not 0 <= value < WINDOW_FRAMES)) \
+                or (kind is str and value not in _TUNING_CHOICES[key]):
             raise MakeItTalkError(
                 f"weight-set animation setting {key}={value!r} is not valid; known: "
                 + ", ".join(f"{k} ({t.__name__})" for k, t in TUNING_KEYS.items())

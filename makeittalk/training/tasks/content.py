@@ -49,6 +49,9 @@ class ContentTrainConfig(TrainConfig):
     freq_mask: each training window gets one band of up to this many mel bins set to the
         training mean (0 in normalised units), SpecAugment-style, against speaker over-fitting.
     val_stride: validate on every val_stride-th frame of the val clips.
+    content_features: "converted" (AutoVC's conversion to the target voice, the original's input)
+        or "source" (the clip's own normalised mel); stored in weightset.json as content_features.
+    augmented: also train on the augmented copies of the training clips (data prepare --augment).
     feature_cache: folder for the AutoVC-converted mel of each clip (default RUN_DIR/cache);
         runs that share an AutoVC can share it.
     window_delay_frames: window k covers mel frames k-d..k-d+17 instead of k..k+17, so the frame
@@ -75,6 +78,8 @@ class ContentTrainConfig(TrainConfig):
     feature_noise: float = 0.0
     freq_mask: int = 0
     feature_cache: str | None = None
+    content_features: str = "converted"
+    augmented: bool = False
     window_delay_frames: int = 0
     run_frames: int = 1
     lambda_velocity: float = 0.0
@@ -99,9 +104,10 @@ class ContentTask(TrainingTask):
         super().__init__(config, dataset, ctx)
         self.model_config = network_config(ContentBranchConfig, config.model)
         cache = Path(config.feature_cache) if config.feature_cache else ctx.run_dir / "cache"
-        audio = ConvertedAudio(config.autovc_weights, cache, ctx.device)
+        audio = ConvertedAudio(config.autovc_weights, cache, ctx.device, config.content_features)
         offset = int(round(config.lips_offset_seconds * FRAME_RATE))
-        train = dataset.require(split="train", kinds=config.kinds, purpose="content-branch training")
+        train = dataset.require(split="train", kinds=config.kinds, purpose="content-branch training",
+                                augmented=config.augmented)
         train = [c for c in train if c.has_landmarks]
         delay = config.window_delay_frames
         self.train_clips = load_landmark_clips(train, audio, offset, delay)

@@ -68,7 +68,7 @@ def autovc_digest(folder: Path) -> str:
 class ConvertedAudio:
     """Converted, normalised mel per clip, computed once per AutoVC and cached in the run folder."""
 
-    def __init__(self, autovc_weights: str, cache_root: Path, device: torch.device) -> None:
+    def __init__(self, autovc_weights: str, cache_root: Path, device: torch.device, features: str = "converted") -> None:
         from makeittalk.weights.store import load_network, resolve_network_dir
 
         if not autovc_weights:
@@ -81,7 +81,10 @@ class ConvertedAudio:
         self.source = str(autovc_weights)
         self.digest = autovc_digest(folder)
         self.model = load_network("autovc", autovc_weights, device=device)
-        self.cache = cache_root / f"autovc-{self.digest}"
+        if features not in ("converted", "source"):
+            raise MakeItTalkError(f"content_features must be 'converted' or 'source', got {features!r}")
+        self.features = features
+        self.cache = cache_root / (f"autovc-{self.digest}" if features == "converted" else "source-mel")
         self.cache.mkdir(parents=True, exist_ok=True)
 
     def mel(self, clip: Clip) -> np.ndarray:
@@ -92,12 +95,15 @@ class ConvertedAudio:
         if path.is_file():
             return np.load(path)
         a = clip.arrays()
-        f0 = np.eye(257, dtype=np.float32)[a["f0_bins"].astype(np.int64)]
-        converted = convert_voice(
-            self.model, a["mel"], f0, a["autovc_source_embedding"], autovc_target_speaker_embedding(),
-            overlap=AnimationConfig().autovc_overlap,
-        )
-        padded = pad_for_windows(normalize_mel(converted)).astype(np.float32)
+        if self.features == "source":
+            padded = pad_for_windows(normalize_mel(a["mel"])).astype(np.float32)
+        else:
+            f0 = np.eye(257, dtype=np.float32)[a["f0_bins"].astype(np.int64)]
+            converted = convert_voice(
+                self.model, a["mel"], f0, a["autovc_source_embedding"], autovc_target_speaker_embedding(),
+                overlap=AnimationConfig().autovc_overlap,
+            )
+            padded = pad_for_windows(normalize_mel(converted)).astype(np.float32)
         tmp = path.with_name(f".{path.stem}.{torch.randint(1 << 30, ()).item()}.npy")
         np.save(tmp, padded)
         tmp.replace(path)
