@@ -75,6 +75,21 @@ TRAINING_DATA = [
         "attribution": "tanshuai0219/EDTalk (Apache-2.0)",
     },
     {
+        "data": "LRW-AR Arabic TV-news word clips (2,004 clips, 40.7 min; 1,695 trained on, 5 of 35 speakers held "
+        "out), via Essa-Ramzy/Arabic-Lip-Reading",
+        "used_for": "content_branch",
+        "licence": "MIT (repository); Arabic TV news broadcasts, research use",
+        "attribution": "LRW-AR word clips via Essa-Ramzy/Arabic-Lip-Reading (MIT)",
+    },
+    {
+        "data": "GRID audio-visual corpus, speaker s1 (499 sentences, 24.9 min; the last 50 held out), via "
+        "osalinasv/lipnet",
+        "used_for": "content_branch",
+        "licence": "CC BY 4.0 (GRID corpus); Apache-2.0 (repository)",
+        "attribution": "M. Cooke, J. Barker, S. Cunningham, X. Shao, An audio-visual corpus for speech perception "
+        "and automatic speech recognition, JASA 120(5), 2006; GRID corpus, CC BY 4.0",
+    },
+    {
         "data": "68-point landmarks of the talking clips: dlib shape_predictor_68_face_landmarks",
         "used_for": "training targets",
         "licence": "model CC0; dlib notes that the iBUG 300-W training images restrict commercial use",
@@ -83,11 +98,42 @@ TRAINING_DATA = [
 ]
 
 
+#: The training config of each shipped network (makeittalk/training/configs/).
+RECIPES = {"autovc": "autovc.yaml", "content_branch": "content_v2_finetune.yaml", "speaker_branch": "speaker.yaml"}
+
+#: Folder names a training machine's absolute paths are cut back to (scripts/train_default_weights.sh
+#: puts prepared data under datasets/ and runs under runs/; the raw data is shared/data).
+_PATH_ANCHORS = ("shared/data", "datasets", "runs", "candidate")
+
+
+def portable_path(text: str) -> str:
+    """An absolute path as the relative path from its anchor folder (else its file name)."""
+    parts = Path(text).parts
+    for anchor in _PATH_ANCHORS:
+        anchor_parts = tuple(anchor.split("/"))
+        for i in range(len(parts) - len(anchor_parts), -1, -1):
+            if tuple(parts[i : i + len(anchor_parts)]) == anchor_parts:
+                return "/".join(parts[i:])
+    return Path(text).name
+
+
+def portable_paths(value):
+    """`value` with every absolute path in it made relative (no path of the training machine)."""
+    if isinstance(value, dict):
+        return {k: portable_paths(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [portable_paths(v) for v in value]
+    if isinstance(value, str) and (value.startswith("/") or (len(value) > 2 and value[1:3] in (":\\", ":/"))):
+        return portable_path(value)
+    return value
+
+
 def network_record(folder: Path) -> dict:
     meta = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     training = meta.get("training") or {}
     return {
         "class": meta.get("class"),
+        "recipe": training.get("recipe"),
         "config": meta.get("config"),
         "trainer": training.get("trainer"),
         "epochs": training.get("epochs"),
@@ -106,7 +152,10 @@ def main() -> int:
     parser.add_argument("--autovc", type=Path, required=True)
     parser.add_argument("--content", type=Path, required=True)
     parser.add_argument("--speaker", type=Path, required=True)
-    parser.add_argument("--eval", type=Path, help="JSON from 'makeittalk eval' on the held-out speakers")
+    parser.add_argument("--eval", action="append", default=[], metavar="[GROUP=]REPORT.json",
+                        help="'makeittalk eval' JSON on a group's held-out clips (repeat per group; "
+                             "GROUP defaults to 'talking')")
+    parser.add_argument("--gains", type=Path, help="JSON from scripts/fit_animation_gains.py (recorded as is)")
     parser.add_argument("--amp-lip", type=float, help="weight-set lip gain (original: 2.0)")
     parser.add_argument("--amp-pos", type=float, help="weight-set head-motion gain (original: 0.5)")
     parser.add_argument("--no-calibrate-content", action="store_true")
@@ -115,6 +164,10 @@ def main() -> int:
     parser.add_argument("--procedural-pose", type=float,
                         help="add procedural head motion at this gain (animation.head_motion), for a speaker "
                              "branch that predicts almost none")
+    parser.add_argument("--content-delay-frames", type=int,
+                        help="frames of past audio in each content window (training's window_delay_frames)")
+    parser.add_argument("--content-features", choices=["converted", "source"],
+                        help="what the content branch reads (training's content_features)")
     parser.add_argument("--no-face-tweaks", action="store_true",
                         help="skip the original's pixel tweaks of the portrait (thinner lips, wider eyes)")
     parser.add_argument("--name", default="default")
@@ -137,8 +190,13 @@ def main() -> int:
         for network, folder in sources.items():
             (staging / network).mkdir()
             for fname in NETWORK_FILES:
-                shutil.copyfile(folder / fname, staging / network / fname)
                 path = staging / network / fname
+                if fname == "config.json":
+                    meta = json.loads((folder / fname).read_text(encoding="utf-8"))
+                    meta.setdefault("training", {})["recipe"] = RECIPES.get(network)
+                    path.write_text(json.dumps(portable_paths(meta), indent=2) + "\n", encoding="utf-8")
+                else:
+                    shutil.copyfile(folder / fname, path)
                 files[f"{network}/{fname}"] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
         animation = {}
         if args.amp_lip is not None:
@@ -153,6 +211,10 @@ def main() -> int:
             animation["rigid_pose"] = True
         if args.procedural_pose is not None:
             animation["procedural_pose"] = args.procedural_pose
+        if args.content_delay_frames:
+            animation["content_delay_frames"] = args.content_delay_frames
+        if args.content_features:
+            animation["content_features"] = args.content_features
         data = {
             "format": SET_FORMAT,
             "format_version": FORMAT_VERSION,
@@ -161,6 +223,7 @@ def main() -> int:
             "makeittalk/training/configs/ on the development data (shared/data)",
             "licence": "CC BY 4.0",
             "licence_note": "Trained on CC BY 4.0, MIT and Apache-2.0 data; give the attributions in 'training_data'. "
+            "The LRW-AR clips come from Arabic TV news broadcasts released for research use. "
             "The landmark targets come from dlib's 68-point model, whose iBUG 300-W training images restrict "
             "commercial use.",
             "networks": list(sources),
@@ -168,19 +231,28 @@ def main() -> int:
             "files": files,
             "animation": animation,
             "training_data": TRAINING_DATA,
-            "training": {network: network_record(folder) for network, folder in sources.items()},
+            "training": {network: network_record(staging / network) for network in sources},
         }
         if args.eval:
-            report = json.loads(args.eval.read_text(encoding="utf-8"))
-            # The report names the candidate folder it evaluated; the set is the same files.
-            mean = {(f"model:{args.name}" if k.startswith("model:") else k): v for k, v in (report.get("mean") or {}).items()}
-            data["evaluation"] = {
-                "command": "makeittalk eval shared/data/talking --split-from DATASET (held-out speakers)",
-                # The candidate's folder name only: no path of the training machine in a shipped file.
-                "evaluated_as": Path(str(report.get("weights"))).name,
-                "clips": [c.get("clip") for c in report.get("clips", [])],
-                "mean": mean,
-            }
+            groups = {}
+            for item in args.eval:
+                group, sep, path = item.partition("=")
+                group, path = (group, Path(path)) if sep else ("talking", Path(item))
+                report = json.loads(path.read_text(encoding="utf-8"))
+                # The report names the candidate folder it evaluated; the set is the same files.
+                mean = {(f"model:{args.name}" if k.startswith("model:") else k): v
+                        for k, v in (report.get("mean") or {}).items()}
+                groups[group] = {
+                    "command": f"makeittalk eval shared/data/{group} --split-from datasets/{group} (held-out clips)",
+                    # The candidate's folder name only: no path of the training machine in a shipped file.
+                    "evaluated_as": Path(str(report.get("weights"))).name,
+                    "clips": len(report.get("clips", [])),
+                    "speakers": sorted({c["speaker"] for c in report.get("clips", []) if c.get("speaker")}),
+                    "mean": mean,
+                }
+            data["evaluation"] = {"groups": groups}
+        if args.gains:
+            data["animation_fit"] = json.loads(args.gains.read_text(encoding="utf-8"))
         data["sha256"] = set_digest({rel: rec["sha256"] for rel, rec in files.items()})
         (staging / SET_FILE).write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
         for path in [staging, *staging.rglob("*")]:

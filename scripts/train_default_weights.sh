@@ -16,10 +16,20 @@ CONFIGS="$REPO/makeittalk/training/configs"
 EXTRA=${MAKEITTALK_TRAIN_ARGS:-}
 mkdir -p "$WORK"
 
-# Held-out speakers of the talking clips: never trained on, used for validation and eval.
+# Held-out speakers, never trained on, used for validation and eval (figures per group):
+# - talking/: the six speakers of the first rounds;
+# - talking_ar/: after merging the five small face clusters that are the same person as a large
+#   one (shared/data README), every 7th speaker id in sorted order from the 3rd: 5 of 35 speakers,
+#   309 of 2,004 clips;
+# - talking_grid_s1/: one speaker, so the last 50 sentences (sorted) are a same-speaker check only.
 VAL_SPEAKERS="styletalk_KristiNoem styletalk_reagan vretalking_2 pcavs_00098 pcavs_00373 pcavs_796100172"
+AR_MERGES="ar_spk035=ar_spk002 ar_spk038=ar_spk002 ar_spk033=ar_spk007 ar_spk037=ar_spk007 ar_spk040=ar_spk001"
+AR_VAL_SPEAKERS="ar_spk003 ar_spk010 ar_spk017 ar_spk024 ar_spk031"
 
 makeittalk data prepare "$DATA/talking" -o "$WORK/datasets/talking" --workers 2 --val-speakers $VAL_SPEAKERS
+makeittalk data prepare "$DATA/talking_ar" -o "$WORK/datasets/talking_ar" --workers 2 \
+  --merge-speakers $AR_MERGES --val-speakers $AR_VAL_SPEAKERS
+makeittalk data prepare "$DATA/talking_grid_s1" -o "$WORK/datasets/talking_grid_s1" --workers 2 --val-last 50
 makeittalk data prepare "$DATA/lips" -o "$WORK/datasets/lips" --workers 2
 makeittalk data prepare "$DATA/speech" -o "$WORK/datasets/speech" --workers 2
 
@@ -31,15 +41,39 @@ makeittalk train content --config "$CONFIGS/content.yaml" $EXTRA --set "autovc_w
 makeittalk train content --config "$CONFIGS/content_finetune.yaml" $EXTRA --set "autovc_weights=$AUTOVC" \
   --set "init_from=$WORK/runs/content/best/content_branch" \
   --data "$WORK/datasets/talking" "$WORK/datasets/lips" --out "$WORK/runs/content_finetune"
+# v2: all the talking faces, 8 frames of past audio per window, motion terms (content_v2.yaml).
+FACES="$WORK/datasets/talking $WORK/datasets/talking_ar $WORK/datasets/talking_grid_s1 $WORK/datasets/lips"
+makeittalk train content --config "$CONFIGS/content_v2.yaml" $EXTRA --set "autovc_weights=$AUTOVC" \
+  --set "init_from=$WORK/runs/content_finetune/best/content_branch" --data $FACES --out "$WORK/runs/content_v2"
+makeittalk train content --config "$CONFIGS/content_v2_finetune.yaml" $EXTRA --set "autovc_weights=$AUTOVC" \
+  --set "init_from=$WORK/runs/content_v2/best/content_branch" --data $FACES --out "$WORK/runs/content_v2_finetune"
+CONTENT="$WORK/runs/content_v2_finetune/best/content_branch"
 makeittalk train speaker --config "$CONFIGS/speaker.yaml" $EXTRA --set "autovc_weights=$AUTOVC" \
   --data "$WORK/datasets/talking" --out "$WORK/runs/speaker"
 
-# Evaluate on the held-out speakers with a candidate set, then assemble pretrained/default.
+SPEAKER="$WORK/runs/speaker/best/speaker_branch"
+NETWORKS="--autovc $AUTOVC --content $CONTENT --speaker $SPEAKER"
+ANIMATION="$(cat "$CONFIGS/animation_args.txt")"
+
+# Fit the lip and head-motion gains on TRAINING clips (every 20th talking_ar clip, every 10th
+# GRID sentence, every talking clip), so predicted motion is as large as real motion.
+python3 "$REPO/scripts/build_default_weights.py" --pretrained "$WORK" --name uncalibrated --overwrite \
+  $NETWORKS $ANIMATION --amp-lip 1.0 --procedural-pose 1.0
+python3 "$REPO/scripts/fit_animation_gains.py" --weights "$WORK/uncalibrated" --json "$WORK/gains.json" \
+  --data "$DATA/talking" --split-from "$WORK/datasets/talking" --every 1 \
+  --data "$DATA/talking_ar" --split-from "$WORK/datasets/talking_ar" --every 20 \
+  --data "$DATA/talking_grid_s1" --split-from "$WORK/datasets/talking_grid_s1" --every 10 | tail -n 1 > "$WORK/gains.args"
+GAINS="$(cat "$WORK/gains.args")"
+
+# Evaluate the calibrated candidate on the held-out clips of every group, then assemble
+# pretrained/default with the figures per group.
 python3 "$REPO/scripts/build_default_weights.py" --pretrained "$WORK" --name candidate --overwrite \
-  --autovc "$AUTOVC" --content "$WORK/runs/content_finetune/best/content_branch" \
-  --speaker "$WORK/runs/speaker/best/speaker_branch" $(cat "$CONFIGS/animation_args.txt")
-makeittalk eval "$DATA/talking" --split-from "$WORK/datasets/talking" --weights "$WORK/candidate" \
-  --json "$WORK/eval_val.json" --overwrite
-python3 "$REPO/scripts/build_default_weights.py" --overwrite --eval "$WORK/eval_val.json" \
-  --autovc "$AUTOVC" --content "$WORK/runs/content_finetune/best/content_branch" \
-  --speaker "$WORK/runs/speaker/best/speaker_branch" $(cat "$CONFIGS/animation_args.txt")
+  $NETWORKS $ANIMATION $GAINS
+EVALS=""
+for GROUP in talking talking_ar talking_grid_s1; do
+  makeittalk eval "$DATA/$GROUP" --split-from "$WORK/datasets/$GROUP" --weights "$WORK/candidate" --summary \
+    --json "$WORK/eval_$GROUP.json" --overwrite
+  EVALS="$EVALS --eval $GROUP=$WORK/eval_$GROUP.json"
+done
+python3 "$REPO/scripts/build_default_weights.py" --overwrite $EVALS --gains "$WORK/gains.json" \
+  $NETWORKS $ANIMATION $GAINS
