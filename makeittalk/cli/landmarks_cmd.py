@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from makeittalk.cli.common import add_command, eprint
+from makeittalk.cli.text_input import TEXT_HELP, add_text_arguments, check_text_arguments, synthesize_from_args
 
 DESCRIPTION = """
 Predict 68-point facial landmarks for speech and a portrait, and export them.
@@ -21,7 +22,7 @@ exactly the original's frames. The face is found with the face detector unless
 --face-landmarks gives its 68 points (JSON, or 68 lines of 'x y [z]' in portrait pixels).
 The original's fixed pixel tweaks (slightly thinner lips, wider eyes) are applied to the
 face either way.
-"""
+""" + TEXT_HELP
 
 
 def _non_negative(text: str) -> float:
@@ -52,9 +53,11 @@ def register(subparsers) -> None:
             "makeittalk landmarks speech.mp3 --image face.jpg -o face.npy --fps 30 --still",
             "makeittalk landmarks speech.wav --image face.png -o face.json --face-landmarks face_points.txt",
             "makeittalk landmarks speech.wav --image face.png -o orig.json --weights original --compat original --fps 62.5",
+            "makeittalk landmarks --text 'Bob bought a map' --image face.png -o bob.json --save-audio bob.wav",
         ],
     )
-    parser.add_argument("audio", metavar="AUDIO", help="speech: wav, flac, ogg, mp3, m4a or a video's audio track")
+    parser.add_argument("audio", metavar="AUDIO", nargs="?",
+                        help="speech: wav, flac, ogg, mp3, m4a or a video's audio track (or --text)")
     parser.add_argument("--image", "-i", required=True, metavar="PORTRAIT", help="the portrait the landmarks belong to")
     parser.add_argument("--output", "-o", required=True, metavar="OUT", help="output file, .json or .npy")
     parser.add_argument("--fps", type=_positive, default=25.0, help="frames per second of the output (default 25)")
@@ -79,6 +82,7 @@ def register(subparsers) -> None:
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress; print nothing but errors")
     parser.add_argument("--json-progress", action="store_true",
                         help="machine-readable progress: one JSON object per line on stderr")
+    add_text_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -93,10 +97,18 @@ def run(args: argparse.Namespace) -> int:
     say = (lambda *_: None) if args.quiet or args.json_progress else eprint
     from makeittalk.pipelines.preflight import check_inputs
 
+    from makeittalk.errors import MakeItTalkError
+
+    check_text_arguments(args)
+    if not args.audio and args.text is None and not args.text_file:
+        raise MakeItTalkError("missing AUDIO: use 'makeittalk landmarks AUDIO --image PORTRAIT -o OUT' (or --text)")
     output = Path(args.output)
     # Every bad input at once, and an unwritable output, before the slow part.
     check_inputs(portrait=args.image, audio=args.audio, face_landmarks=args.face_landmarks, weights=args.weights)
     check_output_path(output, overwrite=args.overwrite, suffixes=(".json", ".npy"))
+
+    speech = synthesize_from_args(args, say)
+    audio = args.audio if speech is None else speech.waveform
 
     from makeittalk.animation.engine import LandmarkAnimator
     from makeittalk.face import detect_landmarks, load_image, load_landmarks_file
@@ -118,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
             points = detection.landmarks
             tracker.finish(f"found by {detection.detector}")
         tracker.start("audio features")
-        features = animator.features(args.audio, progress=tracker.fraction)
+        features = animator.features(audio, progress=tracker.fraction)
         tracker.finish(f"{features.seconds:.1f} s of audio")
         tracker.start("landmarks")
         sequence = animator.animate(

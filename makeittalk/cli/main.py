@@ -16,6 +16,7 @@ from makeittalk.errors import MakeItTalkError
 SUBCOMMANDS: dict[str, str] = {
     "render": "makeittalk.cli.render_cmd",
     "landmarks": "makeittalk.cli.landmarks_cmd",
+    "export": "makeittalk.cli.export_cmd",
     "puppet": "makeittalk.cli.puppet_cmd",
     "weights": "makeittalk.cli.weights_cmd",
     "app": "makeittalk.cli.app_cmd",
@@ -34,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
             "examples:\n"
             "  makeittalk demo -o demo.mp4\n"
             "  makeittalk landmarks speech.wav --image face.png -o face.json\n"
+            "  makeittalk export speech.wav --format rhubarb-tsv -o cues.tsv\n"
+            "  makeittalk render face.png --text 'Hello world' -o hi.mp4\n"
             "  makeittalk weights list\n"
             "\nRun 'makeittalk COMMAND --help' for the options and examples of each command."
         ),

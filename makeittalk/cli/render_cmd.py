@@ -6,6 +6,7 @@ import argparse
 import math
 
 from makeittalk.cli.common import add_command, eprint
+from makeittalk.cli.text_input import TEXT_HELP, add_text_arguments, check_text_arguments, synthesize_from_args
 
 DESCRIPTION = """
 Render a talking-head video from a portrait and speech.
@@ -34,7 +35,11 @@ Options given here are the defaults for every row. Rows whose output exists are 
 unless --overwrite; --shard I/N runs every N-th row starting at row I (1-based); a failing
 row is reported and the batch goes on; a summary table is printed at the end. Exit codes:
 0 done, 2 bad input (one-line error), 3 some batch jobs failed.
-"""
+
+--export FORMAT:OUT (repeatable) also writes the motion of the rendered frames for animation
+tools: rhubarb-tsv, rhubarb-json, rhubarb-xml, moho-dat, arkit-csv, landmarks-json,
+landmarks-npy (see 'makeittalk export --help').
+""" + TEXT_HELP
 
 EXIT_JOBS_FAILED = 3
 
@@ -80,6 +85,9 @@ def register(subparsers) -> None:
             "makeittalk render puppets/toon speech.mp3 -o toon.mp4 --background '#204060'",
             "makeittalk render cartoon.png speech.wav -o toon.webm --renderer warp --format webm",
             "makeittalk render face.jpg speech.wav -o small.mp4 --size 512 --fps 30 --still --save-landmarks face.json",
+            "makeittalk render face.png --text 'Hello world' -o hi.mp4",
+            "makeittalk render face.png --text-file lines.txt --voice fr -o bonjour.mp4 --save-audio bonjour.wav",
+            "makeittalk render toon.png speech.wav -o toon.mp4 --export rhubarb-tsv:cues.tsv --export arkit-csv:face.csv",
             "makeittalk render --batch jobs.csv --shard 1/2 --json-progress",
             "makeittalk render --batch jobs.csv --engine ray --workers 4",
             "makeittalk render --batch jobs.csv --engine ray --address auto --gpus-per-worker 0.5",
@@ -111,6 +119,14 @@ def register(subparsers) -> None:
                         help="mp4 (H.264 + AAC, default) or webm (VP9 with alpha + Opus); default from OUT's suffix")
     parser.add_argument("--save-landmarks", metavar="FILE.json|.npy", default=None,
                         help="also write the landmarks (the 'makeittalk landmarks' format)")
+    parser.add_argument("--export", metavar="FORMAT:OUT", action="append", default=[], dest="exports",
+                        help="also write the motion as FORMAT (rhubarb-tsv, rhubarb-json, rhubarb-xml, moho-dat, "
+                             "arkit-csv, landmarks-json, landmarks-npy) to OUT; repeatable")
+    parser.add_argument("--extended-shapes", metavar="LETTERS", default=None,
+                        help="with --export rhubarb-*/moho-dat: Rhubarb's extended shapes to use (default GHX)")
+    parser.add_argument("--dat-frame-rate", type=_positive, default=None, metavar="FPS",
+                        help="with --export moho-dat: frame rate of the switch keys, 24-100 (default 24)")
+    parser.add_argument("--dat-preston-blair", action="store_true", help="with --export moho-dat: Preston Blair names")
     parser.add_argument("--face-landmarks", metavar="FILE", default=None,
                         help="68 face points in portrait pixels (JSON or 68 lines of 'x y [z]'); skips detection")
     parser.add_argument("--detector", default=None, help="face detector: auto, face-alignment or dlib (default auto)")
@@ -140,6 +156,7 @@ def register(subparsers) -> None:
                         help="with --engine ray: worker actors, each loading the networks once (default 2)")
     parser.add_argument("--gpus-per-worker", type=_non_negative, default=0.0, metavar="G",
                         help="with --engine ray: GPUs each worker reserves (default 0)")
+    add_text_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -166,13 +183,21 @@ def run(args: argparse.Namespace) -> int:
         for option in ("save_landmarks", "face_landmarks"):
             if getattr(args, option) is not None:
                 raise MakeItTalkError(f"--{option.replace('_', '-')} is per video: put it in a manifest column instead")
+        for option in ("text", "text_file", "save_audio"):
+            if getattr(args, option) is not None:
+                raise MakeItTalkError(f"--{option.replace('_', '-')} is per video; batch rows take their audio files")
+        if args.exports:
+            raise MakeItTalkError("--export is per video; render the rows, then run 'makeittalk export' on their audio")
         return _run_batch(args)
     if args.shard is not None:
         raise MakeItTalkError("--shard only applies to --batch MANIFEST")
     if args.engine != "local" or args.address is not None:
         raise MakeItTalkError("--engine and --address only apply to --batch MANIFEST")
-    missing = [name for name, value in (("PORTRAIT", args.portrait), ("AUDIO", args.audio), ("-o OUT", args.output))
-               if not value]
+    check_text_arguments(args)
+    from makeittalk.cli.text_input import text_given
+
+    missing = [name for name, value in (("PORTRAIT", args.portrait), ("AUDIO", args.audio or text_given(args)),
+                                        ("-o OUT", args.output)) if not value]
     if missing:
         raise MakeItTalkError(f"missing {', '.join(missing)}: use 'makeittalk render PORTRAIT AUDIO -o OUT.mp4' "
                               "(or --batch MANIFEST)")
@@ -208,15 +233,51 @@ def _run_single(args: argparse.Namespace) -> int:
                          inputs=_input_paths(portrait=args.portrait, audio=args.audio,
                                              face_landmarks=kwargs.get("face_landmarks"),
                                              background=kwargs.get("background")))
-    waveform = load_audio(args.audio)  # decoding errors too come before the networks load
+    export_options = _export_options(args)
+    if args.exports:
+        from makeittalk.pipelines.talking_head import _export_specs
+
+        _export_specs(args.exports, overwrite=args.overwrite, taken=[output, save],
+                      inputs=_input_paths(portrait=args.portrait, audio=args.audio))
+    say = (lambda *_: None) if args.quiet or args.json_progress else eprint
+    speech = synthesize_from_args(args, say)
+    if speech is None:
+        waveform = load_audio(args.audio)  # decoding errors too come before the networks load
+        audio = args.audio
+    else:
+        waveform = speech.waveform
+        audio = Path(args.save_audio) if args.save_audio else waveform
     progress = make_progress(quiet=args.quiet, json_progress=args.json_progress)
     try:
         head = TalkingHead.from_pretrained(args.weights, device=args.device, renderer=kwargs.get("renderer", "auto"))
-        head.render(args.portrait, waveform, output, overwrite=args.overwrite, progress=progress, **kwargs)
+        # The path (when there is one) names the sound file in Rhubarb exports; the waveform is already decoded.
+        head.render(args.portrait, waveform if speech is None else audio, output, overwrite=args.overwrite,
+                    progress=progress, exports=args.exports, export_options=export_options, **kwargs)
     finally:
         if progress is not None:
             progress.close()
     return 0
+
+
+def _export_options(args: argparse.Namespace) -> dict:
+    from makeittalk.errors import MakeItTalkError
+    from makeittalk.exports.mouth_cues import parse_extended_shapes
+    from makeittalk.exports.rhubarb import check_dat_frame_rate
+
+    options = {}
+    if not args.exports and (args.extended_shapes is not None or args.dat_frame_rate is not None
+                             or args.dat_preston_blair):
+        raise MakeItTalkError("--extended-shapes and the --dat-* options apply to --export; add --export FORMAT:OUT")
+    try:
+        if args.extended_shapes is not None:
+            options["extended_shapes"] = parse_extended_shapes(args.extended_shapes)
+        if args.dat_frame_rate is not None:
+            options["dat_frame_rate"] = check_dat_frame_rate(args.dat_frame_rate)
+    except ValueError as exc:
+        raise MakeItTalkError(str(exc)) from None
+    if args.dat_preston_blair:
+        options["dat_preston_blair"] = True
+    return options
 
 
 def _run_batch(args: argparse.Namespace) -> int:

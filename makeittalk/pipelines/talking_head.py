@@ -31,7 +31,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -498,6 +498,19 @@ class TalkingHead:
         return self._animate(prepared, waveform, tracker, fps=fps, seed=seed, still=still,
                              pose_scale=pose_scale, lip_scale=lip_scale, blink=blink, blink_rate=blink_rate)
 
+    def export(self, audio: Any, format: str, output: str | os.PathLike, *, portrait: Any = None,
+               **options: Any) -> Path:
+        """Write the motion `audio` gives `portrait` (or the standard face) as an animators' file.
+
+        format: one of makeittalk.exports.FORMATS (rhubarb-tsv, rhubarb-json, rhubarb-xml,
+        moho-dat, arkit-csv, landmarks-json, landmarks-npy). Options: fps (default: the
+        format's own rate), the motion options of `landmarks`, face_landmarks, detector,
+        overwrite, extended_shapes ("GHX" default), dat_frame_rate (24), dat_preston_blair.
+        """
+        from makeittalk.pipelines.exporting import export_speech
+
+        return export_speech(self, audio, format, output, portrait=portrait, **options)
+
     def _animate(self, prepared: PreparedPortrait, waveform: Any, tracker: ProgressTracker, **options: Any):
         tracker.start("audio features", f"{waveform.seconds:.1f} s of audio")
         features = self.animator.features(waveform, progress=tracker.fraction)
@@ -536,6 +549,8 @@ class TalkingHead:
         batch_size: int | None = None,
         precision: str = "auto",
         preset: str = DEFAULT_PRESET,
+        exports: Sequence[Any] = (),
+        export_options: dict | None = None,
     ) -> RenderResult:
         """Render `portrait` speaking `audio` into `output` (see the module docstring).
 
@@ -550,7 +565,9 @@ class TalkingHead:
         predicting one; its frames and fps are used. batch_size: translator frames per network
         call (None: 8 on CPUs, 16 on GPUs). precision: the translator's arithmetic, "auto"
         (bfloat16 where the CPU/GPU computes it natively, else float32), "float32", "bfloat16"
-        or "float16". preset: the x264 preset.
+        or "float16". preset: the x264 preset. exports: "FORMAT:OUT" strings (or ExportSpecs)
+        written from the same frames (see `export`); export_options: extended_shapes,
+        dat_frame_rate, dat_preston_blair.
         The output appears only when complete; an existing file is replaced only with
         `overwrite`.
         """
@@ -561,6 +578,7 @@ class TalkingHead:
         check_inputs(portrait=portrait, audio=audio, face_landmarks=face_landmarks, background=background)
         inputs = _input_paths(portrait=portrait, audio=audio, face_landmarks=face_landmarks, background=background)
         check_render_outputs(output, video_format=fmt, overwrite=overwrite, inputs=inputs, save_landmarks=save_path)
+        export_specs = _export_specs(exports, overwrite=overwrite, taken=[output, save_path], inputs=inputs)
         if fmt == "webm":
             _require_vp9()
         parse_size(size)
@@ -616,6 +634,11 @@ class TalkingHead:
             landmarks_file = None
             if save_path is not None:
                 landmarks_file = sequence.save(save_path, overwrite=overwrite)
+            if export_specs:
+                from makeittalk.pipelines.exporting import sound_file_name, write_exports
+
+                write_exports(export_specs, sequence, prepared.face, waveform, sound_file=sound_file_name(audio),
+                              overwrite=overwrite, options=export_options)
         seconds = time.perf_counter() - started
         result = RenderResult(
             video=output, landmarks=sequence, renderer=chosen, weights=sequence.weights or self.weights_name,
@@ -771,6 +794,23 @@ def _load_waveform(audio: Any):
     if waveform.num_samples == 0:
         raise AudioError(f"{getattr(waveform, 'source', 'the audio')} has no samples; use a recording with sound in it")
     return waveform
+
+
+def _export_specs(exports: Sequence[Any], *, overwrite: bool, taken: list, inputs: dict[str, Path]) -> list:
+    """The render's exports as ExportSpecs, each output checked (and distinct) before the work."""
+    from makeittalk.exports import ExportSpec, check_export_output, parse_export_spec
+
+    specs = [item if isinstance(item, ExportSpec) else parse_export_spec(str(item)) for item in exports]
+    seen = [p for p in taken if p is not None]
+    for spec in specs:
+        check_export_output(spec.format, spec.path, overwrite=overwrite)
+        if any(_same_file(spec.path, other) for other in seen):
+            raise OutputFileError(f"{spec.path}: two outputs of this render have the same name; choose distinct names")
+        for name, path in inputs.items():
+            if path is not None and _same_file(spec.path, path):
+                raise OutputFileError(f"{spec.path} is the {name} (an input); inputs are never overwritten")
+        seen.append(spec.path)
+    return specs
 
 
 def _input_paths(**values: Any) -> dict[str, Path]:
