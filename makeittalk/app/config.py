@@ -25,6 +25,7 @@ class AppConfig:
     # Upload limits: gradio rejects bigger files before they reach the server's disk.
     max_upload_mb: float = 25.0
     max_audio_seconds: float = 60.0
+    max_text_chars: int = 2000
     max_image_side: int = 4096
     # A request queue: `concurrency` renders run at once, up to `queue_size` wait.
     concurrency: int = 1

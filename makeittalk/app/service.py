@@ -123,6 +123,8 @@ class RenderRequest:
     weights: str | None = None  # None: the app's choice
     points: np.ndarray | None = None  # (68, 2|3): use these landmarks (editor / file) instead of detecting
     puppet_name: str | None = None
+    text: str | None = None  # spoken offline instead of `audio` (one of the two)
+    voice: str | None = None  # [ENGINE:]NAME for `text`; None: espeak-ng English
 
 
 # ----------------------------------------------------------------------------- the service
@@ -312,7 +314,7 @@ class AppService:
         """The speech as a Waveform, or AudioError with a message for the page."""
         if not path:
             raise AudioError("Add speech first: upload an audio file, record one with the microphone, "
-                             "or pick one of the examples.")
+                             "type a text to speak, or pick one of the examples.")
         self.check_file_size(path, "audio file")
         from makeittalk.audio import AudioTooLongError, load_audio
 
@@ -329,6 +331,24 @@ class AppService:
             raise AudioError(f"The audio {display_name(path)} is {'silent' if seconds >= 0.5 else f'only {seconds:.2f} s long'}; "
                              "it needs at least half a second of speech.")
         return waveform
+
+    def speech(self, audio: str | os.PathLike | None, text: str | None, voice: str | None = None):
+        """The Waveform to animate: the uploaded audio, or `text` spoken by the offline engine."""
+        text = (text or "").strip()
+        if not text:
+            return self.load_audio(audio)
+        if audio:
+            raise AudioError("Use either the speech recording or the text, not both: clear one of them.")
+        limit = self.config.max_text_chars
+        if len(text) > limit:
+            raise AudioError(f"The text has {len(text)} characters; this app speaks at most {limit}. Shorten it.")
+        from makeittalk.audio.tts import synthesize
+
+        speech = synthesize(text, voice=voice or None)
+        if speech.waveform.seconds > self.config.max_audio_seconds:
+            raise AudioError(f"The text takes {speech.waveform.seconds:.0f} s to say, longer than the "
+                             f"{self.config.max_audio_seconds:g} s this app accepts. Shorten it.")
+        return speech.waveform
 
     def check_background(self, value: str | os.PathLike | None) -> str | None:
         """A colour (#rrggbb or a name), or an image uploaded to this app; never any other file
@@ -491,7 +511,7 @@ class AppService:
         self.prune_outputs()
         weights = self.resolve_weights(request.weights)  # the likeliest problem, and free to find
         rgba = self.load_portrait(request.portrait)
-        waveform = self.load_audio(request.audio)
+        waveform = self.speech(request.audio, request.text, request.voice)
         background = self.check_background(request.background)
         stem = safe_stem(request.puppet_name or display_name(request.portrait))
         folder = self.outputs_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"

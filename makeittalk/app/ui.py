@@ -30,6 +30,10 @@ import gradio as gr  # noqa: E402
 
 logger = logging.getLogger("makeittalk.app")
 
+# espeak-ng voices offered next to the text box (all ship with Debian's espeak-ng-data).
+VOICES = [("English", "en"), ("English (US)", "en-us"), ("German", "de"), ("French", "fr"), ("Spanish", "es"),
+          ("Italian", "it"), ("Portuguese", "pt"), ("Romanian", "ro"), ("Russian", "ru"), ("Arabic", "ar"),
+          ("Hindi", "hi"), ("Mandarin", "cmn")]
 TITLE = "MakeItTalk"
 INTRO = """
 # MakeItTalk: make a portrait talk
@@ -277,6 +281,14 @@ def build_app(config: AppConfig | None = None, service: AppService | None = None
             with gr.Column(scale=1, min_width=300):
                 gr.Markdown("### 3. Speech")
                 audio.render()
+                with gr.Row():
+                    speech_text = gr.Textbox(
+                        label="...or type what the portrait says", placeholder="Hello! Nice to meet you.",
+                        lines=2, max_lines=8, max_length=config.max_text_chars, scale=3, elem_id="mit-text",
+                    )
+                    voice = gr.Dropdown(label="Voice", choices=VOICES, value="en", scale=1, min_width=110,
+                                        elem_id="mit-voice",
+                                        info="offline speech (espeak-ng)")
                 with gr.Accordion("Options", open=False, elem_id="mit-options"):
                     renderer = gr.Radio(label="Renderer", choices=list(RENDERERS), value="auto",
                                         info="auto: the image network for photos when the weights have it, "
@@ -397,8 +409,8 @@ def build_app(config: AppConfig | None = None, service: AppService | None = None
         puppet_pick.input(on_pick_puppet, puppet_pick, portrait, queue=False)
         refresh_puppets.click(lambda: gr.update(choices=service.list_puppets()), None, puppet_pick, queue=False)
 
-        def on_render(portrait_path, audio_path, renderer_, still_, pose_, lip_, blink_, fps_, seed_,
-                      bg_color_, bg_image_, weights_, mode_, value, puppet_name_,
+        def on_render(portrait_path, audio_path, text_, voice_, renderer_, still_, pose_, lip_, blink_, fps_,
+                      seed_, bg_color_, bg_image_, weights_, mode_, value, puppet_name_,
                       progress=gr.Progress()):
             report = ProgressBar(progress)
 
@@ -420,6 +432,7 @@ def build_app(config: AppConfig | None = None, service: AppService | None = None
                     background=bg_image_ or bg_color_ or None,
                     weights=None if weights_ in (None, "", "auto") else weights_,
                     points=points, puppet_name=(puppet_name_ or None),
+                    text=text_ or None, voice=voice_ or None,
                 )
                 outcome = service.render(request, progress=report)
             except MakeItTalkError as exc:
@@ -431,7 +444,7 @@ def build_app(config: AppConfig | None = None, service: AppService | None = None
 
         go.click(
             on_render,
-            [portrait, audio, renderer, still, pose_scale, lip_scale, blink, fps, seed,
+            [portrait, audio, speech_text, voice, renderer, still, pose_scale, lip_scale, blink, fps, seed,
              bg_color, bg_image, weights, mode, editor, puppet_name],
             [video, result_note, downloads],
             concurrency_limit=config.concurrency, concurrency_id="render",

@@ -35,6 +35,10 @@ def check_text_arguments(args: argparse.Namespace, *, audio_name: str = "AUDIO")
     if args.text is not None and args.text_file:
         raise MakeItTalkError("give --text or --text-file, not both")
     if text_given(args):
+        if args.text_file:  # read now: a missing or empty file is reported before any other input
+            from makeittalk.audio.tts import read_text_file
+
+            args.text_from_file = read_text_file(args.text_file)
         if getattr(args, "audio", None):
             raise MakeItTalkError(f"give {audio_name} or --text/--text-file, not both")
         if args.save_audio:
@@ -51,7 +55,7 @@ def synthesize_from_args(args: argparse.Namespace, say=None) -> Any:
         return None
     from makeittalk.audio.tts import read_text_file, synthesize
 
-    text = args.text if args.text is not None else read_text_file(args.text_file)
+    text = args.text if args.text is not None else getattr(args, "text_from_file", None) or read_text_file(args.text_file)
     speech = synthesize(text, voice=args.voice)
     if say is not None:
         timing = f", {len(speech.phones)} timed phones" if speech.phones else ""
