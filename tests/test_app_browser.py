@@ -203,6 +203,21 @@ def test_upload_render_play_and_download(page, server, inputs):
     print(f"\nclick to video: {elapsed:.1f} s for a 3 s clip; screenshot {shot}")
 
 
+def test_typed_text_makes_a_talking_video(page, inputs):
+    """The text box beside the audio upload: typed words are spoken offline and animated."""
+    import shutil
+
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (.ci/run installs it)")
+    _upload_portrait(page, inputs["photo"])
+    page.fill("#mit-text textarea", "Good morning, my name is Bob.")
+    page.click("#mit-go")
+    duration = _wait_for_video(page)
+    assert 1.0 < duration < 4.0, duration
+    assert "mit-error" not in page.inner_html("#mit-result"), _result_text(page)
+    _screenshot(page, "app_text.png")
+
+
 def test_no_face_gives_a_readable_message(page, inputs):
     _upload_portrait(page, inputs["noface"])
     note = page.inner_text("#mit-landmark-note")

@@ -42,7 +42,7 @@ this computer: nothing is uploaded anywhere else.
 
 1. **Portrait**: upload a photo or a drawing, or pick an example below.
 2. **Landmarks**: check the 68 face points; drag any that are off (or upload a landmark file).
-3. **Speech**: upload a recording or record one with the microphone.
+3. **Speech**: upload a recording, record one with the microphone, or type what the portrait should say.
 4. Press **Make it talk**.
 """
 
