@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from makeittalk.cli.common import add_command, eprint
+from makeittalk.cli.render_cmd import _non_negative, _positive
 from makeittalk.cli.text_input import TEXT_HELP, add_text_arguments, check_text_arguments, synthesize_from_args
 
 DESCRIPTION = """
@@ -26,16 +27,6 @@ proportions set what reads as open or rounded). Cue files are made from landmark
 (Rhubarb's centisecond grid), ARKit curves at 60 fps unless --fps says otherwise.
 Files are written whole or not at all; an existing file is replaced only with --overwrite.
 """ + TEXT_HELP
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
-    return value
 
 
 def register(subparsers) -> None:
@@ -71,8 +62,9 @@ def register(subparsers) -> None:
                         help="moho-dat: Preston Blair mouth names (MBP, etc, E, AI, O, U, FV, L, rest)")
     parser.add_argument("--seed", type=int, default=0, help="blink seed (default 0)")
     parser.add_argument("--still", action="store_true", help="no head motion")
-    parser.add_argument("--lip-scale", type=float, default=1.0, metavar="S", help="lip-motion amount (default 1)")
-    parser.add_argument("--pose-scale", type=float, default=1.0, metavar="S", help="head-motion amount (default 1)")
+    parser.add_argument("--lip-scale", type=_non_negative, default=1.0, metavar="S", help="lip-motion amount (default 1)")
+    parser.add_argument("--pose-scale", type=_non_negative, default=1.0, metavar="S",
+                        help="head-motion amount (default 1)")
     parser.add_argument("--no-blink", action="store_true", help="no blinks")
     parser.add_argument("--face-landmarks", metavar="FILE", default=None,
                         help="68 face points of --image in its pixels (skips detection)")
