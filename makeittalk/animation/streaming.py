@@ -331,6 +331,11 @@ class StreamingAnimator:
         self._finished = False
         self._device = animator.device
         self._face_tensor = torch.from_numpy(np.asarray(self.face_id, dtype=np.float32).reshape(1, -1)).to(self._device)
+        # The calibration prior and a first network call now, not on the first audio: both cost
+        # more than a frame period the first time.
+        if self.calibrate:
+            self._prior = self._prior_offsets()
+        self._run_content(np.zeros((2, WINDOW_FRAMES, 80), dtype=np.float32))
 
     # ---- input -------------------------------------------------------------------------
 

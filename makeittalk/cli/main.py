@@ -17,6 +17,7 @@ SUBCOMMANDS: dict[str, str] = {
     "render": "makeittalk.cli.render_cmd",
     "landmarks": "makeittalk.cli.landmarks_cmd",
     "export": "makeittalk.cli.export_cmd",
+    "live": "makeittalk.cli.live_cmd",
     "puppet": "makeittalk.cli.puppet_cmd",
     "weights": "makeittalk.cli.weights_cmd",
     "app": "makeittalk.cli.app_cmd",

@@ -511,6 +511,19 @@ class TalkingHead:
 
         return export_speech(self, audio, format, output, portrait=portrait, **options)
 
+    def stream(self, portrait: Any, audio_chunks: Any, **options: Any):
+        """Yield LiveFrames (index, time, image, landmarks) while `audio_chunks` arrive.
+
+        audio_chunks: an iterable of 16 kHz int16 arrays, float arrays in [-1, 1], or
+        (array, sample_rate) tuples at any rate, of any length. Frames come at `fps` (25),
+        each as soon as its audio (176 ms past its time) and the smoothing allow. Options: fps,
+        size, seed, still, pose_scale, lip_scale, blink, blink_rate, face_landmarks, detector.
+        See makeittalk.pipelines.live.
+        """
+        from makeittalk.pipelines.live import stream_frames
+
+        return stream_frames(self, portrait, audio_chunks, **options)
+
     def _animate(self, prepared: PreparedPortrait, waveform: Any, tracker: ProgressTracker, **options: Any):
         tracker.start("audio features", f"{waveform.seconds:.1f} s of audio")
         features = self.animator.features(waveform, progress=tracker.fraction)
