@@ -28,6 +28,8 @@ from makeittalk.errors import MakeItTalkError
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported
 import gradio as gr  # noqa: E402
 
+from makeittalk.app.live_tab import build_live_tab  # noqa: E402
+
 logger = logging.getLogger("makeittalk.app")
 
 # espeak-ng voices offered next to the text box (all ship with Debian's espeak-ng-data).
@@ -230,97 +232,101 @@ def build_app(config: AppConfig | None = None, service: AppService | None = None
             elem_id="mit-audio", render=False,
         )
 
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=1, min_width=300):
-                gr.Markdown("### 1. Portrait")
-                portrait = gr.Image(
-                    label="Portrait (photo or drawing)", type="filepath", image_mode=None,
-                    sources=["upload", "clipboard"], height=300, elem_id="mit-portrait",
-                )
-                with gr.Row():
-                    puppet_pick = gr.Dropdown(
-                        label="...or a saved puppet", choices=service.list_puppets(), value=None,
-                        interactive=True, elem_id="mit-puppet-pick", scale=3,
-                    )
-                    refresh_puppets = gr.Button("Refresh", size="sm", scale=1, min_width=60)
-                gr.Examples(
-                    examples=[[p, a] for p, a, _ in examples],
-                    example_labels=[label for _, _, label in examples],
-                    inputs=[portrait, audio],
-                    label="Built-in examples: a drawn face and the astronaut photo (scikit-image), "
-                          "with a synthetic speech clip",
-                    elem_id="mit-examples",
-                )
+        with gr.Tabs(elem_id="mit-tabs"):
+            with gr.Tab("Make a video", id="video", elem_id="mit-tab-video"):
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=1, min_width=300):
+                        gr.Markdown("### 1. Portrait")
+                        portrait = gr.Image(
+                            label="Portrait (photo or drawing)", type="filepath", image_mode=None,
+                            sources=["upload", "clipboard"], height=300, elem_id="mit-portrait",
+                        )
+                        with gr.Row():
+                            puppet_pick = gr.Dropdown(
+                                label="...or a saved puppet", choices=service.list_puppets(), value=None,
+                                interactive=True, elem_id="mit-puppet-pick", scale=3,
+                            )
+                            refresh_puppets = gr.Button("Refresh", size="sm", scale=1, min_width=60)
+                        gr.Examples(
+                            examples=[[p, a] for p, a, _ in examples],
+                            example_labels=[label for _, _, label in examples],
+                            inputs=[portrait, audio],
+                            label="Built-in examples: a drawn face and the astronaut photo (scikit-image), "
+                                  "with a synthetic speech clip",
+                            elem_id="mit-examples",
+                        )
 
-            with gr.Column(scale=1, min_width=300):
-                gr.Markdown("### 2. Face landmarks")
-                editor = gr.HTML(
-                    value=None, html_template=HTML_TEMPLATE, css_template=CSS_TEMPLATE,
-                    js_on_load=JS_ON_LOAD, elem_id="mit-editor",
-                )
-                landmark_note = gr.HTML(elem_id="mit-landmark-note")
-                mode = gr.Radio(
-                    label="Landmarks for the video",
-                    choices=[("Detect the face automatically", "detect"),
-                             ("Use the points in the editor", "editor")],
-                    value="detect", elem_id="mit-mode",
-                )
-                landmark_file = gr.UploadButton(
-                    "Upload a landmark file (JSON or 68 lines of 'x y' in pixels)",
-                    file_types=[".json", ".txt", ".csv", ".pts"], type="filepath", size="sm",
-                    variant="secondary", elem_id="mit-landmark-file",
-                )
-                with gr.Accordion("Save as a puppet for reuse", open=False, elem_id="mit-save-puppet"):
-                    with gr.Row():
-                        puppet_name = gr.Textbox(label="Puppet name", placeholder="my_cartoon", scale=3,
-                                                 elem_id="mit-puppet-name")
-                        save_puppet = gr.Button("Save puppet", scale=1, elem_id="mit-save-puppet-btn")
-                    puppet_file = gr.File(label="Puppet folder (zip)", interactive=False,
-                                          elem_id="mit-puppet-file")
+                    with gr.Column(scale=1, min_width=300):
+                        gr.Markdown("### 2. Face landmarks")
+                        editor = gr.HTML(
+                            value=None, html_template=HTML_TEMPLATE, css_template=CSS_TEMPLATE,
+                            js_on_load=JS_ON_LOAD, elem_id="mit-editor",
+                        )
+                        landmark_note = gr.HTML(elem_id="mit-landmark-note")
+                        mode = gr.Radio(
+                            label="Landmarks for the video",
+                            choices=[("Detect the face automatically", "detect"),
+                                     ("Use the points in the editor", "editor")],
+                            value="detect", elem_id="mit-mode",
+                        )
+                        landmark_file = gr.UploadButton(
+                            "Upload a landmark file (JSON or 68 lines of 'x y' in pixels)",
+                            file_types=[".json", ".txt", ".csv", ".pts"], type="filepath", size="sm",
+                            variant="secondary", elem_id="mit-landmark-file",
+                        )
+                        with gr.Accordion("Save as a puppet for reuse", open=False, elem_id="mit-save-puppet"):
+                            with gr.Row():
+                                puppet_name = gr.Textbox(label="Puppet name", placeholder="my_cartoon", scale=3,
+                                                         elem_id="mit-puppet-name")
+                                save_puppet = gr.Button("Save puppet", scale=1, elem_id="mit-save-puppet-btn")
+                            puppet_file = gr.File(label="Puppet folder (zip)", interactive=False,
+                                                  elem_id="mit-puppet-file")
 
-            with gr.Column(scale=1, min_width=300):
-                gr.Markdown("### 3. Speech")
-                audio.render()
-                with gr.Row():
-                    speech_text = gr.Textbox(
-                        label="...or type what the portrait says", placeholder="Hello! Nice to meet you.",
-                        lines=2, max_lines=8, max_length=config.max_text_chars, scale=3, elem_id="mit-text",
-                    )
-                    voice = gr.Dropdown(label="Voice", choices=VOICES, value="en", scale=1, min_width=110,
-                                        elem_id="mit-voice",
-                                        info="offline speech (espeak-ng)")
-                with gr.Accordion("Options", open=False, elem_id="mit-options"):
-                    renderer = gr.Radio(label="Renderer", choices=list(RENDERERS), value="auto",
-                                        info="auto: the image network for photos when the weights have it, "
-                                             "else the warp renderer (any portrait, cartoons too)")
-                    with gr.Row():
-                        still = gr.Checkbox(label="Still (no head motion)", value=False)
-                        blink = gr.Checkbox(label="Blinks", value=True)
-                    pose_scale = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="Head motion (pose scale)")
-                    lip_scale = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="Lip motion (lip scale)")
-                    with gr.Row():
-                        fps = gr.Dropdown(label="Frames per second", choices=[20, 24, 25, 30, 60], value=25)
-                        seed = gr.Number(label="Seed (blinks)", value=0, precision=0)
-                    bg_color = gr.ColorPicker(label="Background colour behind transparent drawings",
-                                              value="#ffffff", elem_id="mit-bg-color")
-                    bg_image = gr.Image(label="...or a background image", type="filepath",
-                                        sources=["upload"], height=140, elem_id="mit-bg-image")
-                    weights = gr.Dropdown(label="Weights", choices=["auto"], value="auto",
-                                          elem_id="mit-weights-pick")
-                go = gr.Button("Make it talk", variant="primary", elem_id="mit-go")
+                    with gr.Column(scale=1, min_width=300):
+                        gr.Markdown("### 3. Speech")
+                        audio.render()
+                        with gr.Row():
+                            speech_text = gr.Textbox(
+                                label="...or type what the portrait says", placeholder="Hello! Nice to meet you.",
+                                lines=2, max_lines=8, max_length=config.max_text_chars, scale=3, elem_id="mit-text",
+                            )
+                            voice = gr.Dropdown(label="Voice", choices=VOICES, value="en", scale=1, min_width=110,
+                                                elem_id="mit-voice",
+                                                info="offline speech (espeak-ng)")
+                        with gr.Accordion("Options", open=False, elem_id="mit-options"):
+                            renderer = gr.Radio(label="Renderer", choices=list(RENDERERS), value="auto",
+                                                info="auto: the image network for photos when the weights have it, "
+                                                     "else the warp renderer (any portrait, cartoons too)")
+                            with gr.Row():
+                                still = gr.Checkbox(label="Still (no head motion)", value=False)
+                                blink = gr.Checkbox(label="Blinks", value=True)
+                            pose_scale = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="Head motion (pose scale)")
+                            lip_scale = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="Lip motion (lip scale)")
+                            with gr.Row():
+                                fps = gr.Dropdown(label="Frames per second", choices=[20, 24, 25, 30, 60], value=25)
+                                seed = gr.Number(label="Seed (blinks)", value=0, precision=0)
+                            bg_color = gr.ColorPicker(label="Background colour behind transparent drawings",
+                                                      value="#ffffff", elem_id="mit-bg-color")
+                            bg_image = gr.Image(label="...or a background image", type="filepath",
+                                                sources=["upload"], height=140, elem_id="mit-bg-image")
+                            weights = gr.Dropdown(label="Weights", choices=["auto"], value="auto",
+                                                  elem_id="mit-weights-pick")
+                        go = gr.Button("Make it talk", variant="primary", elem_id="mit-go")
 
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=3, min_width=400):
-                gr.Markdown("### 4. Video")
-                video = gr.Video(label="Talking head", interactive=False, autoplay=False,
-                                 elem_id="mit-video", height=420)
-            with gr.Column(scale=2, min_width=300):
-                gr.Markdown("### Result")
-                result_note = gr.HTML(message("The video, its download links and how it was made appear "
-                                              "here.", "info"), elem_id="mit-result")
-                downloads = gr.File(label="Downloads: the video (mp4) and its landmarks (JSON)",
-                                    file_count="multiple", interactive=False, elem_id="mit-downloads",
-                                    height=140)
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=3, min_width=400):
+                        gr.Markdown("### 4. Video")
+                        video = gr.Video(label="Talking head", interactive=False, autoplay=False,
+                                         elem_id="mit-video", height=420)
+                    with gr.Column(scale=2, min_width=300):
+                        gr.Markdown("### Result")
+                        result_note = gr.HTML(message("The video, its download links and how it was made appear "
+                                                      "here.", "info"), elem_id="mit-result")
+                        downloads = gr.File(label="Downloads: the video (mp4) and its landmarks (JSON)",
+                                            file_count="multiple", interactive=False, elem_id="mit-downloads",
+                                            height=140)
+            with gr.Tab("Live", id="live", elem_id="mit-tab-live"):
+                build_live_tab(service, config)
 
         # ---- handlers ----------------------------------------------------------------------
 
