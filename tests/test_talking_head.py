@@ -271,10 +271,10 @@ def _face_for(size: int) -> np.ndarray:
 
 
 def test_webm_without_vp9_in_ffmpeg_says_so(head, speech, tmp_path, monkeypatch):
-    import makeittalk.pipelines.talking_head as th
+    import makeittalk.pipelines.frame_sources as sources
     from makeittalk.pipelines.video import ffmpeg_executable
 
-    monkeypatch.setitem(th._VP9_STATUS, ffmpeg_executable(), False)
+    monkeypatch.setitem(sources._VP9_STATUS, ffmpeg_executable(), False)
     with pytest.raises(MakeItTalkError, match="no VP9 encoder"):
         head.render(np.full((64, 64, 3), 200, np.uint8), speech, tmp_path / "x.webm", face_landmarks=_face_for(64))
     assert list(tmp_path.iterdir()) == []

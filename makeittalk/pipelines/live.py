@@ -125,7 +125,7 @@ class LiveRenderer:
     def __init__(self, prepared: Any, size: tuple[int, int]) -> None:
         from renderer.warp import RenderConfig, RenderStyle, WarpRenderer
 
-        from makeittalk.pipelines.talking_head import _scale_points
+        from makeittalk.pipelines.portrait import _scale_points
 
         self.size = size
         self._scale = None if size == prepared.size else (prepared.size, size)
