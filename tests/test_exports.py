@@ -17,7 +17,6 @@ from makeittalk.exports import (
     parse_export_spec,
     read_export,
     standard_portrait_points,
-    write_export,
 )
 from makeittalk.exports import arkit, rhubarb
 from makeittalk.exports.measures import measure_face

@@ -37,7 +37,7 @@ import torch
 from makeittalk.animation import postprocess as pp
 from makeittalk.animation.blinks import INTERNAL_FPS, RAMP_AFTER, RAMP_BEFORE, apply_blinks, blend_eyelids
 from makeittalk.animation.engine import WINDOW_FRAMES, AnimationConfig, normalize_mel
-from makeittalk.audio.features import FFT_LENGTH, HOP_LENGTH, SAMPLE_RATE, _highpass, _min_level, mel_basis
+from makeittalk.audio.features import FFT_LENGTH, HOP_LENGTH, SAMPLE_RATE, _hann_window, _highpass, _min_level, mel_basis
 
 TARGET_DBFS = -20.0
 GAIN_SLEW_DB_PER_S = 6.0
@@ -80,7 +80,7 @@ class IncrementalMel:
         self._b, self._a = _highpass()
         self._zi = None
         self._dither = np.random.RandomState(0)
-        self._window = np.hanning(FFT_LENGTH + 1)[:-1]  # periodic Hann, as the offline STFT
+        self._window = _hann_window()
         self._basis = mel_basis()
         self._floor = _min_level()
         self._buffer = np.zeros(0)
@@ -145,18 +145,11 @@ class IncrementalMel:
         half = FFT_LENGTH // 2
         end = self._offset + self._buffer.size  # samples seen
         rows = []
-        while True:
-            j = self._frames_done
-            centre = j * HOP_LENGTH
-            if final:
-                if centre > end - 1 + (1 if end % HOP_LENGTH == 0 else 0) or centre >= end + HOP_LENGTH:
-                    break
-            elif centre + half > end:
-                break
-            rows.append(self._frame(centre, end))
+        # Offline has floor(L / 256) + 1 frames; before the end, a frame waits for its whole window.
+        last = end // HOP_LENGTH if final else (end - half) // HOP_LENGTH
+        while self._frames_done <= last:
+            rows.append(self._frame(self._frames_done * HOP_LENGTH, end))
             self._frames_done += 1
-            if final and centre >= end:
-                break
         # Keep one window of history for the next frame.
         keep_from = max(0, self._frames_done * HOP_LENGTH - half)
         if keep_from > self._offset:
@@ -181,7 +174,7 @@ class CausalHeadMotion:
     """The default set's procedural head motion (animation.head_motion) with causal filters."""
 
     def __init__(self, seed: int) -> None:
-        from scipy.signal import butter, sosfilt_zi
+        from scipy.signal import butter, sosfilt
 
         from makeittalk.animation.head_motion import HeadMotionStyle
 
@@ -193,9 +186,9 @@ class CausalHeadMotion:
         self._band = butter(2, [self.style.nod_band_hz[0] / (fps / 2), self.style.nod_band_hz[1] / (fps / 2)],
                             btype="band", output="sos")
         self._calm = butter(2, 0.5 / (fps / 2), btype="low", output="sos")
-        self._zi_sway = np.stack([sosfilt_zi(self._sway) * 0.0 for _ in range(5)], axis=-1)
-        self._zi_band = sosfilt_zi(self._band) * 0.0
-        self._zi_calm = sosfilt_zi(self._calm) * 0.0
+        self._zi_sway = np.zeros((self._sway.shape[0], 2, 5))
+        self._zi_band = np.zeros((self._band.shape[0], 2))
+        self._zi_calm = np.zeros((self._calm.shape[0], 2))
         self._level_min = None
         self._level_max = None
         # Running std of each filtered signal, so that they have unit size as offline.
@@ -203,8 +196,6 @@ class CausalHeadMotion:
         self._n = 0
         # The filters' warm-up: a second of noise, as offline's padding hides the edges.
         warm = self._rng.standard_normal((int(fps), 5))
-        from scipy.signal import sosfilt
-
         _, self._zi_sway = sosfilt(self._sway, warm, axis=0, zi=self._zi_sway)
 
     def step(self, loudness: np.ndarray) -> np.ndarray:
@@ -226,9 +217,7 @@ class CausalHeadMotion:
         signals = np.concatenate([sway, drive[:, None]], axis=1)
         self._sq = self._sq + np.sum(signals ** 2, axis=0)
         self._n += n
-        # Early on the running std is noisy; a floor keeps the first second from overshooting.
         std = np.sqrt(self._sq / self._n)
-        std = np.maximum(std, 0.5 * np.median(std[:5]) if self._n > 30 else std)
         sway = sway / std[:5]
         drive = drive / std[5]
         calm = self.style.silence_calm + (1.0 - self.style.silence_calm) * np.clip(calm_in, 0.0, 1.0)

@@ -22,6 +22,7 @@ import numpy as np
 from makeittalk.errors import MakeItTalkError
 
 CHUNK_SECONDS = 0.1  # how often the page sends the microphone
+MAX_SESSIONS = 8  # live streams (each holds a GL renderer) kept at once
 
 
 class LiveSession:
@@ -99,9 +100,12 @@ def build_live_tab(service: Any, config: Any) -> None:
             return current
         if current is not None:
             current.close()
+        # A page closed without pressing Stop leaves its session; keep only the newest few.
+        while len(sessions) >= MAX_SESSIONS:
+            sessions.pop(next(iter(sessions))).close()
         weights = service.resolve_weights(None)
         with service.engine(weights) as head:
-            points = service._known_points.get(_sha(portrait_path))
+            points = service.known_points(portrait_path)
             try:
                 created = LiveSession(head, portrait_path, points)
             except NotImplementedError as exc:
@@ -131,13 +135,4 @@ def build_live_tab(service: Any, config: Any) -> None:
                time_limit=config.max_audio_seconds, concurrency_limit=config.concurrency,
                concurrency_id="live", show_progress="hidden")
     mic.stop_recording(on_stop, None, None, queue=False)
-
-
-def _sha(path: str) -> str:
-    from makeittalk.app.service import file_sha256
-
-    try:
-        return file_sha256(path)
-    except OSError:
-        return ""
 

@@ -234,6 +234,15 @@ class AppService:
         ]
         return self._examples
 
+    def known_points(self, image: str | os.PathLike | None) -> np.ndarray | None:
+        """The exact landmarks of a built-in example or saved puppet image, else None (detect)."""
+        if not image:
+            return None
+        try:
+            return self._known_points.get(file_sha256(image))
+        except OSError:
+            return None
+
     def _remember(self, image: Path, points: np.ndarray, note: str) -> None:
         digest = file_sha256(image)
         self._known_points[digest] = np.asarray(points, dtype=np.float64)[:, :2].copy()
@@ -519,7 +528,7 @@ class AppService:
         points = request.points
         if points is None:
             # A built-in example or a saved puppet: its landmarks are known, no detection needed.
-            points = self._known_points.get(file_sha256(request.portrait))
+            points = self.known_points(request.portrait)
         if points is not None:
             self._check_points(points, rgba)
         del rgba  # the pipeline reads the file itself (EXIF, transparency)

@@ -241,17 +241,16 @@ def _run_single(args: argparse.Namespace) -> int:
                       inputs=_input_paths(portrait=args.portrait, audio=args.audio))
     say = (lambda *_: None) if args.quiet or args.json_progress else eprint
     speech = synthesize_from_args(args, say)
+    # Decoding errors too come before the networks load. A saved synthesis is passed by its path,
+    # which is what Rhubarb exports name as their sound file.
     if speech is None:
-        waveform = load_audio(args.audio)  # decoding errors too come before the networks load
-        audio = args.audio
+        audio = load_audio(args.audio)
     else:
-        waveform = speech.waveform
-        audio = Path(args.save_audio) if args.save_audio else waveform
+        audio = Path(args.save_audio) if args.save_audio else speech.waveform
     progress = make_progress(quiet=args.quiet, json_progress=args.json_progress)
     try:
         head = TalkingHead.from_pretrained(args.weights, device=args.device, renderer=kwargs.get("renderer", "auto"))
-        # The path (when there is one) names the sound file in Rhubarb exports; the waveform is already decoded.
-        head.render(args.portrait, waveform if speech is None else audio, output, overwrite=args.overwrite,
+        head.render(args.portrait, audio, output, overwrite=args.overwrite,
                     progress=progress, exports=args.exports, export_options=export_options, **kwargs)
     finally:
         if progress is not None:

@@ -53,9 +53,10 @@ def synthesize_from_args(args: argparse.Namespace, say=None) -> Any:
     """The Speech for --text/--text-file (saved with --save-audio), or None without text."""
     if not text_given(args):
         return None
-    from makeittalk.audio.tts import read_text_file, synthesize
+    from makeittalk.audio.tts import synthesize
 
-    text = args.text if args.text is not None else getattr(args, "text_from_file", None) or read_text_file(args.text_file)
+    # check_text_arguments has read --text-file already (so a bad file fails before anything else).
+    text = args.text if args.text is not None else args.text_from_file
     speech = synthesize(text, voice=args.voice)
     if say is not None:
         timing = f", {len(speech.phones)} timed phones" if speech.phones else ""

@@ -90,14 +90,7 @@ def measure_face(frames: np.ndarray, rest: np.ndarray) -> FaceMeasures:
     eye_distance = float(np.linalg.norm(rest[45] - rest[36]))
     if not eye_distance > 0:
         raise ValueError("the rest face's outer eye corners coincide; cannot measure it")
-    corners = list(EYE_CORNERS)
-    aligned = np.empty_like(frames)
-    roll = np.empty(frames.shape[0])
-    for i, frame in enumerate(frames):
-        scale, rotation, mu_s, mu_t = _similarity(frame[corners], rest[corners])
-        aligned[i] = (frame - mu_s) @ rotation.T * scale + mu_t
-        # The rotation maps the frame back to rest, so the head's own roll is its inverse.
-        roll[i] = -np.arctan2(rotation[1, 0], rotation[0, 0])
+    aligned, roll = _align(frames, rest)
     a = aligned / eye_distance
     r = rest / eye_distance
     # Image y grows downwards: a rise is a decrease of y.
@@ -138,16 +131,22 @@ def measure_face(frames: np.ndarray, rest: np.ndarray) -> FaceMeasures:
     )
 
 
-def align_to(frames: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """`frames` (N, 68, 2|3) moved by their eye-corner similarity onto `reference` (x, y only)."""
-    frames = np.asarray(frames, dtype=np.float64)[..., :2]
-    reference = np.asarray(reference, dtype=np.float64)[..., :2]
+def _align(frames: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Frames moved by their eye-corner similarity onto `reference`, and each frame's head roll."""
     corners = list(EYE_CORNERS)
-    out = np.empty_like(frames)
+    aligned = np.empty_like(frames)
+    roll = np.empty(frames.shape[0])
     for i, frame in enumerate(frames):
         scale, rotation, mu_s, mu_t = _similarity(frame[corners], reference[corners])
-        out[i] = (frame - mu_s) @ rotation.T * scale + mu_t
-    return out
+        aligned[i] = (frame - mu_s) @ rotation.T * scale + mu_t
+        # The rotation maps the frame back to rest, so the head's own roll is its inverse.
+        roll[i] = -np.arctan2(rotation[1, 0], rotation[0, 0])
+    return aligned, roll
+
+
+def align_to(frames: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """`frames` (N, 68, 2|3) moved by their eye-corner similarity onto `reference` (x, y only)."""
+    return _align(np.asarray(frames, dtype=np.float64)[..., :2], np.asarray(reference, dtype=np.float64)[..., :2])[0]
 
 
 MIN_NEUTRAL_FRAMES = 5

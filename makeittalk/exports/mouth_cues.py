@@ -135,34 +135,61 @@ _OPENNESS = {"X": 0, "A": 0, "G": 0, "B": 1, "F": 1, "C": 2, "E": 2, "H": 2, "D"
 
 
 def _merge_short_runs(labels: np.ndarray, frame_rate: float) -> np.ndarray:
-    """Absorb runs too short to read into the longer neighbour (X runs are never shortened)."""
+    """Absorb runs too short to read into the neighbour nearest in openness (X runs are never
+    shortened and never absorb). Works on the run list, shortest first, so an hour of cues
+    (360,000 frames) takes a fraction of a second."""
+    import heapq
+
     min_frames = {shape: max(1, int(round(MIN_CUE_SECONDS * frame_rate))) for shape in BASIC_SHAPES + "GH"}
     min_frames["A"] = max(1, int(round(MIN_CLOSURE_SECONDS * frame_rate)))
     min_frames["X"] = 1
-    labels = labels.copy()
-    changed = True
-    while changed:
-        changed = False
-        runs = _runs(labels)
-        if len(runs) < 2:
-            break
-        # The shortest offending run first, so that merging is stable.
-        order = sorted(range(len(runs)), key=lambda k: runs[k][2] - runs[k][1])
-        for k in order:
-            label, start, stop = runs[k]
-            if stop - start >= min_frames[label]:
-                continue
-            neighbours = [m for m in (k - 1, k + 1) if 0 <= m < len(runs) and runs[m][0] != "X"]
-            if not neighbours:
-                continue
-            # Into the neighbour nearest in openness (a short C between B and D joins either, a
-            # short closure between two openings joins the smaller), then the longer one.
-            into = min(neighbours, key=lambda m: (abs(_OPENNESS[runs[m][0]] - _OPENNESS[label]),
-                                                  -(runs[m][2] - runs[m][1])))
-            labels[start:stop] = runs[into][0]
-            changed = True
-            break
-    return labels
+    runs = _runs(labels)  # [label, start, stop]
+    n = len(runs)
+    if n < 2:
+        return labels.copy()
+    prev = list(range(-1, n - 1))
+    nxt = list(range(1, n + 1))
+    nxt[-1] = -1
+    alive = [True] * n
+    heap = [(run[2] - run[1], k) for k, run in enumerate(runs)]
+    heapq.heapify(heap)
+    while heap:
+        length, k = heapq.heappop(heap)
+        label, start, stop = runs[k]
+        if not alive[k] or length != stop - start or length >= min_frames[label]:
+            continue
+        neighbours = [m for m in (prev[k], nxt[k]) if m >= 0 and runs[m][0] != "X"]
+        if not neighbours:
+            continue
+        # Into the neighbour nearest in openness (a short C between B and D joins either, a
+        # short closure between two openings joins the smaller), then the longer one.
+        into = min(neighbours, key=lambda m: (abs(_OPENNESS[runs[m][0]] - _OPENNESS[label]),
+                                              -(runs[m][2] - runs[m][1])))
+        runs[into][1] = min(runs[into][1], start)
+        runs[into][2] = max(runs[into][2], stop)
+        alive[k] = False
+        p, q = prev[k], nxt[k]
+        if p >= 0:
+            nxt[p] = q
+        if q >= 0:
+            prev[q] = p
+        # The grown run may now equal its other neighbour's shape: join them.
+        for other in (prev[into], nxt[into]):
+            if other >= 0 and alive[other] and runs[other][0] == runs[into][0]:
+                runs[into][1] = min(runs[into][1], runs[other][1])
+                runs[into][2] = max(runs[into][2], runs[other][2])
+                alive[other] = False
+                a, b = prev[other], nxt[other]
+                if a >= 0:
+                    nxt[a] = b
+                if b >= 0:
+                    prev[b] = a
+        heapq.heappush(heap, (runs[into][2] - runs[into][1], into))
+    out = labels.copy()
+    for k, (label, start, stop) in enumerate(runs):
+        if alive[k]:
+            out[start:stop] = label
+    return out
 
 
 def target_shape(shape: str, extended: str) -> str:

@@ -27,9 +27,11 @@ def rest_points(face: Any) -> np.ndarray:
 
 def sound_file_name(audio: Any) -> str:
     """What Rhubarb's json/xml call the sound file: the absolute path, as Rhubarb writes it."""
-    if isinstance(audio, (str, os.PathLike)):
-        return str(Path(audio).resolve())
-    return str(getattr(audio, "source", "") or "")
+    source = audio if isinstance(audio, (str, os.PathLike)) else getattr(audio, "source", "")
+    # A decoded file's Waveform names its file: that path too, made absolute.
+    if source and Path(source).is_file():
+        return str(Path(source).resolve())
+    return str(source or "")
 
 
 def write_exports(specs: Iterable[ExportSpec], sequence: Any, face: Any, waveform: Any, *, sound_file: str,

@@ -19,7 +19,6 @@ import os
 import queue
 import resource
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -31,7 +30,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from makeittalk.errors import MakeItTalkError, OutputFileError
+from makeittalk.errors import MakeItTalkError
 
 SAMPLE_RATE = 16000
 CHUNK_SECONDS = 0.02  # what a sound card delivers at a time; the file feed uses the same
@@ -522,9 +521,5 @@ def single_threaded() -> None:
     torch.set_num_threads(1)
 
 
-def stdout_binary() -> BinaryIO:
-    return sys.stdout.buffer
-
-
 __all__ = ["LiveFrame", "LiveRun", "LiveStats", "StreamResampler", "Y4mWriter", "FragmentedMp4Writer",
-           "stream_frames", "as_int16_chunks", "write_stats", "OutputFileError"]
+           "stream_frames", "as_int16_chunks", "decode_chunks", "write_stats"]
