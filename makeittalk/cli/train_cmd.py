@@ -7,7 +7,7 @@ import os
 
 from makeittalk.cli.common import add_command, eprint
 
-TRAINERS = ("autovc", "content", "speaker", "translator")
+TRAINERS = ("autovc", "content", "speaker", "translator", "mouth-translator")
 
 
 def register(subparsers) -> None:

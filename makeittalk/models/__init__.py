@@ -16,6 +16,7 @@ from makeittalk.models.discriminators import (
 )
 from makeittalk.models.pretrained import NetworkConfig, PretrainedMixin
 from makeittalk.models.speaker_branch import SPEAKER_EMBEDDING_SCALE, SpeakerBranch, SpeakerBranchConfig
+from makeittalk.models.mouth_translator import MouthTranslator, MouthTranslatorConfig
 from makeittalk.models.translator import ImageTranslator, ImageTranslatorConfig
 
 # Network name (as used in weight sets and load_network) -> class.
@@ -24,6 +25,7 @@ NETWORKS: dict[str, type[PretrainedMixin]] = {
     ContentBranch.network_name: ContentBranch,
     SpeakerBranch.network_name: SpeakerBranch,
     ImageTranslator.network_name: ImageTranslator,
+    MouthTranslator.network_name: MouthTranslator,
     TemporalDiscriminator.network_name: TemporalDiscriminator,
     FrameDiscriminator.network_name: FrameDiscriminator,
 }
@@ -41,6 +43,8 @@ __all__ = [
     "SPEAKER_EMBEDDING_SCALE",
     "ImageTranslator",
     "ImageTranslatorConfig",
+    "MouthTranslator",
+    "MouthTranslatorConfig",
     "TemporalDiscriminator",
     "TemporalDiscriminatorConfig",
     "FrameDiscriminator",

@@ -11,6 +11,7 @@ TASK_MODULES: dict[str, str] = {
     "content": "makeittalk.training.tasks.content",
     "speaker": "makeittalk.training.tasks.speaker",
     "translator": "makeittalk.training.tasks.translator",
+    "mouth-translator": "makeittalk.training.tasks.mouth_translator",
 }
 
 
