@@ -17,8 +17,12 @@ drives 68 landmarks, and frames are rendered by one of two renderers:
 
   warp        the GLSL warp renderer: animates any image at full resolution (cartoons,
               paintings, photos); needs no image network
-  translator  the image-to-image network (photos): the face is aligned into its 256x256
-              space and the result pasted back into the full image with a feathered seam
+  translator  an image network for photos. The default set's mouth translator redraws
+              only the mouth of the warp renderer's frame (lips, teeth, mouth interior),
+              from the frame's landmarks and the portrait's own mouth, and blends it in;
+              every other pixel is the warp's. The original's full-face translator
+              (--weights original) works on a 256x256 aligned face pasted back with a
+              feathered seam
   auto        translator for photos when the weight set has one, warp otherwise (default;
               the choice is printed)
 

@@ -87,10 +87,38 @@ class _TranslatorSource:
         self._renderer = None
 
 
+class _MouthTranslatorSource(_WarpSource):
+    """The warp renderer's frames with the mouth re-synthesised by the mouth translator."""
+
+    def __init__(self, head: TalkingHead, prepared: PreparedPortrait, sequence: Any, size: tuple[int, int],
+                 background: Any, alpha: bool, batch_size: int | None) -> None:
+        super().__init__(prepared, sequence, size, background, alpha)
+        self.head = head
+        self.batch_size = batch_size
+
+    def __enter__(self) -> _MouthTranslatorSource:
+        from makeittalk.pipelines.mouth_render import MouthTranslatorRenderer
+
+        translator = self.head.translator  # loaded before the GL context: a bad file fails first
+        super().__enter__()
+        puppet = self.prepared.puppet
+        self._mouth = MouthTranslatorRenderer(translator, self._renderer, np.asarray(puppet.image),
+                                              puppet.landmarks, batch_size=self.batch_size)
+        return self
+
+    def frames(self):
+        w, h = self.size
+        channels = 4 if self.alpha else 3
+        for frame in self._mouth.render_sequence(self.sequence.landmarks):
+            yield frame[:h, :w, :channels]
+
+
 def _frame_source(head: TalkingHead, chosen: str, prepared: PreparedPortrait, sequence: Any,
                   size: tuple[int, int], background: Any, fmt: str, batch_size: int | None,
                   precision: str = "auto"):
     alpha = fmt == "webm"
+    if chosen == "translator" and head.translator_kind == "mouth_translator":
+        return _MouthTranslatorSource(head, prepared, sequence, size, background, alpha, batch_size)
     if chosen == "translator":
         return _TranslatorSource(head, prepared, sequence, size, background, alpha, batch_size, precision)
     return _WarpSource(prepared, sequence, size, background, alpha)

@@ -236,6 +236,7 @@ class TalkingHead:
         self.renderer = renderer
         self._translator = translator
         self._translator_problem: str | None = None
+        self._translator_network = "translator"
         self._cache: OrderedDict[Any, PreparedPortrait] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.RLock()
@@ -276,16 +277,30 @@ class TalkingHead:
 
     @property
     def translator(self):
-        """The image translator (loaded on first use); MissingStageError if the set has none."""
+        """The translator (loaded on first use): the set's full-face `translator` (the original's)
+        when it has one, else its `mouth_translator`; MissingStageError if it has neither."""
         with self._lock:
             if self._translator is None:
                 from makeittalk.weights import load_network
 
-                self._translator = load_network("translator", self.weights, device=self.device)
+                ok, why = self.translator_available()
+                if not ok:
+                    raise MissingStageError(why)
+                self._translator = load_network(self._translator_network, self.weights, device=self.device)
             return self._translator
 
+    @property
+    def translator_kind(self) -> str:
+        """"translator" (full face, 256x256) or "mouth_translator" (lower face over the warp)."""
+        if self._translator is not None:
+            return getattr(self._translator, "network_name", "translator")
+        ok, why = self.translator_available()
+        if not ok:
+            raise MissingStageError(why)
+        return self._translator_network
+
     def translator_available(self) -> tuple[bool, str]:
-        """(True, "") when the translator is loaded or its files are in the weight set (checked,
+        """(True, "") when a translator is loaded or its files are in the weight set (checked,
         not loaded: it is loaded when frames are rendered), else (False, why not).
 
         A missing translator is a reason to fall back; a damaged one (sha256 mismatch) raises.
@@ -296,12 +311,17 @@ class TalkingHead:
             return False, self._translator_problem
         from makeittalk.weights.store import resolve_network_dir
 
-        try:
-            resolve_network_dir("translator", self.weights)
-        except MissingStageError as exc:
-            self._translator_problem = str(exc)
-            return False, self._translator_problem
-        return True, ""
+        problems = []
+        for network in ("translator", "mouth_translator"):
+            try:
+                resolve_network_dir(network, self.weights)
+            except MissingStageError as exc:
+                problems.append(str(exc))
+                continue
+            self._translator_network = network
+            return True, ""
+        self._translator_problem = problems[0]
+        return False, self._translator_problem
 
     def choose_renderer(self, prepared: PreparedPortrait, renderer: str | None = None) -> tuple[str, str]:
         """("warp" | "translator", the reason) for this portrait and request."""
@@ -319,7 +339,8 @@ class TalkingHead:
             return "warp", f"auto: the portrait is a {prepared.style}"
         ok, why = self.translator_available()
         if ok:
-            return "translator", f"auto: a photo, and the weight set '{self.weights_name}' has a translator"
+            kind = "mouth translator" if self.translator_kind == "mouth_translator" else "full-face translator"
+            return "translator", f"auto: a photo, and the weight set '{self.weights_name}' has a {kind}"
         return "warp", f"auto: the weight set '{self.weights_name}' has no translator"
 
     # ---- portraits -----------------------------------------------------------------------
