@@ -51,40 +51,40 @@ TRAINING_DATA = [
     },
     {
         "data": "PC-AVS talking-face demo clips (Hangz-nju-cuhk/Talking-Face_PC-AVS)",
-        "used_for": "autovc (audio), content_branch, speaker_branch",
+        "used_for": "autovc (audio), content_branch, speaker_branch, mouth_translator",
         "licence": "CC BY 4.0",
         "attribution": "Zhou et al., Pose-Controllable Talking Face Generation by Implicitly Modularized "
         "Audio-Visual Representation (CVPR 2021), CC BY 4.0",
     },
     {
         "data": "video-retalking demo clips (OpenTalker/video-retalking)",
-        "used_for": "autovc (audio), content_branch, speaker_branch",
+        "used_for": "autovc (audio), content_branch, speaker_branch, mouth_translator",
         "licence": "Apache-2.0",
         "attribution": "OpenTalker/video-retalking (Apache-2.0)",
     },
     {
         "data": "StyleTalk demo clips (FuxiVirtualHuman/styletalk)",
-        "used_for": "autovc (audio), content_branch, speaker_branch",
+        "used_for": "autovc (audio), content_branch, speaker_branch, mouth_translator",
         "licence": "MIT",
         "attribution": "FuxiVirtualHuman/styletalk (MIT)",
     },
     {
         "data": "EDTalk demo clips (tanshuai0219/EDTalk)",
-        "used_for": "autovc (audio), content_branch, speaker_branch",
+        "used_for": "autovc (audio), content_branch, speaker_branch, mouth_translator",
         "licence": "Apache-2.0",
         "attribution": "tanshuai0219/EDTalk (Apache-2.0)",
     },
     {
         "data": "LRW-AR Arabic TV-news word clips (2,004 clips, 40.7 min; 1,695 trained on, 5 of 35 speakers held "
         "out), via Essa-Ramzy/Arabic-Lip-Reading",
-        "used_for": "content_branch",
+        "used_for": "content_branch, mouth_translator",
         "licence": "MIT (repository); Arabic TV news broadcasts, research use",
         "attribution": "LRW-AR word clips via Essa-Ramzy/Arabic-Lip-Reading (MIT)",
     },
     {
         "data": "GRID audio-visual corpus, speaker s1 (499 sentences, 24.9 min; the last 50 held out), via "
         "osalinasv/lipnet",
-        "used_for": "content_branch",
+        "used_for": "content_branch, mouth_translator",
         "licence": "CC BY 4.0 (GRID corpus); Apache-2.0 (repository)",
         "attribution": "M. Cooke, J. Barker, S. Cunningham, X. Shao, An audio-visual corpus for speech perception "
         "and automatic speech recognition, JASA 120(5), 2006; GRID corpus, CC BY 4.0",
@@ -99,7 +99,8 @@ TRAINING_DATA = [
 
 
 #: The training config of each shipped network (makeittalk/training/configs/).
-RECIPES = {"autovc": "autovc.yaml", "content_branch": "content_v2_finetune.yaml", "speaker_branch": "speaker.yaml"}
+RECIPES = {"autovc": "autovc.yaml", "content_branch": "content_v2_finetune.yaml", "speaker_branch": "speaker.yaml",
+           "mouth_translator": "mouth_translator.yaml"}
 
 #: Folder names a training machine's absolute paths are cut back to (scripts/train_default_weights.sh
 #: puts prepared data under datasets/ and runs under runs/; the raw data is shared/data).
@@ -152,6 +153,9 @@ def main() -> int:
     parser.add_argument("--autovc", type=Path, required=True)
     parser.add_argument("--content", type=Path, required=True)
     parser.add_argument("--speaker", type=Path, required=True)
+    parser.add_argument("--mouth-translator", type=Path, help="a saved mouth_translator folder (the photo renderer)")
+    parser.add_argument("--translator-eval", type=Path, metavar="REPORT.json",
+                        help="'makeittalk eval --frames' JSON on the held-out clips (recorded as is)")
     parser.add_argument("--eval", action="append", default=[], metavar="[GROUP=]REPORT.json",
                         help="'makeittalk eval' JSON on a group's held-out clips (repeat per group; "
                              "GROUP defaults to 'talking')")
@@ -176,6 +180,8 @@ def main() -> int:
     args = parser.parse_args()
 
     sources = {"autovc": args.autovc, "content_branch": args.content, "speaker_branch": args.speaker}
+    if args.mouth_translator is not None:
+        sources["mouth_translator"] = args.mouth_translator
     for network, folder in sources.items():
         for fname in NETWORK_FILES:
             if not (folder / fname).is_file():
@@ -251,6 +257,8 @@ def main() -> int:
                     "mean": mean,
                 }
             data["evaluation"] = {"groups": groups}
+        if args.translator_eval:
+            data["translator_evaluation"] = portable_paths(json.loads(args.translator_eval.read_text(encoding="utf-8")))
         if args.gains:
             data["animation_fit"] = json.loads(args.gains.read_text(encoding="utf-8"))
         data["sha256"] = set_digest({rel: rec["sha256"] for rel, rec in files.items()})

@@ -52,6 +52,18 @@ makeittalk train speaker --config "$CONFIGS/speaker.yaml" $EXTRA --set "autovc_w
   --data "$WORK/datasets/talking" --out "$WORK/runs/speaker"
 
 SPEAKER="$WORK/runs/speaker/best/speaker_branch"
+# The photo renderer: the mouth translator, on every talking face with landmarks (about 95 min on
+# 2 CPU cores; talking_ro has no landmarks), then its self-reenactment eval on the held-out clips.
+makeittalk train mouth-translator --config "$CONFIGS/mouth_translator.yaml" $EXTRA \
+  --data "$WORK/datasets/talking" "$WORK/datasets/talking_ar" "$WORK/datasets/talking_grid_s1" --out "$WORK/runs/mouth"
+MOUTH="$WORK/runs/mouth/best/mouth_translator"
+for GROUP in talking talking_ar talking_grid_s1; do
+  [ -f "$WORK/eval_frames_$GROUP.json" ] || makeittalk eval "$DATA/$GROUP" --frames --translator "$MOUTH" \
+    --split-from "$WORK/datasets/$GROUP" --json "$WORK/eval_frames_$GROUP.json"
+done
+python3 "$REPO/scripts/merge_frame_evals.py" --out "$WORK/eval_frames.json" --overwrite \
+  talking="$WORK/eval_frames_talking.json" talking_ar="$WORK/eval_frames_talking_ar.json" \
+  talking_grid_s1="$WORK/eval_frames_talking_grid_s1.json"
 NETWORKS="--autovc $AUTOVC --content $CONTENT --speaker $SPEAKER"
 ANIMATION="$(cat "$CONFIGS/animation_args.txt")"
 
@@ -76,4 +88,4 @@ for GROUP in talking talking_ar talking_grid_s1; do
   EVALS="$EVALS --eval $GROUP=$WORK/eval_$GROUP.json"
 done
 python3 "$REPO/scripts/build_default_weights.py" --overwrite $EVALS --gains "$WORK/gains.json" \
-  $NETWORKS $ANIMATION $GAINS
+  $NETWORKS $ANIMATION $GAINS --mouth-translator "$MOUTH" --translator-eval "$WORK/eval_frames.json"
