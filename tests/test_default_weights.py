@@ -18,7 +18,7 @@ def test_default_set_ships_and_verifies():
     assert default_weight_set_name() == "default"
     ws = get_weight_set("default")
     assert ws.origin == "shipped"
-    assert set(ws.networks) == {"autovc", "content_branch", "speaker_branch"}
+    assert set(ws.networks) == {"autovc", "content_branch", "speaker_branch", "mouth_translator"}
     results = verify_weight_set(ws)
     assert results and all(ok for _, ok, _ in results), results
 
@@ -32,7 +32,7 @@ def test_weight_set_documents_its_training():
     info = json.loads((PRETRAINED / "default" / "weightset.json").read_text())
     assert info["licence"] and info["training_data"]
     assert any("LibriSpeech" in d["attribution"] for d in info["training_data"])
-    for network in ("autovc", "content_branch", "speaker_branch"):
+    for network in ("autovc", "content_branch", "speaker_branch", "mouth_translator"):
         record = info["training"][network]
         assert record["steps"] > 0 and record["val"]["val_loss"] > 0
         # config.json of each network embeds the config and data description it was trained with
@@ -110,7 +110,7 @@ def test_no_path_of_the_training_machine_is_shipped():
         for text in strings(json.loads(path.read_text())):
             assert not text.startswith(("/", "~")) and ":\\" not in text, f"{path.name}: {text}"
     info = json.loads((PRETRAINED / "default" / "weightset.json").read_text())
-    for network in ("autovc", "content_branch", "speaker_branch"):
+    for network in ("autovc", "content_branch", "speaker_branch", "mouth_translator"):
         assert info["training"][network]["recipe"].endswith(".yaml")
 
 
@@ -130,3 +130,12 @@ def test_default_lips_follow_held_out_grid_sentences(data_dir):
         model, rms = clip["methods"]["model:default"], clip["methods"]["rms"]
         assert model["mouth_r_lag0"] > 0.75 and model["mouth_r_lag0"] > rms["mouth_r_lag0"] + 0.1, clip["clip"]
         assert 0.8 < model["amp"] < 2.0, clip["clip"]
+
+
+def test_default_set_renders_photos_through_its_mouth_translator():
+    from makeittalk.pipelines.talking_head import TalkingHead
+
+    head = TalkingHead.from_pretrained("default", device="cpu")
+    assert head.translator_available() == (True, "") and head.translator_kind == "mouth_translator"
+    translator = head.translator
+    assert translator.config.image_size == 96 and translator.config.region["size"] == 96

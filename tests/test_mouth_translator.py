@@ -185,11 +185,12 @@ def test_train_export_and_resume(dataset, tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "mouth-translator", "--data", str(dataset), "--out", str(run), *TINY]) == 0
     err = capsys.readouterr().err
-    assert "training crops of 1 clips" in err
+    assert "training crops of 1 clips" in err and "decoded and warped 1/1 train clips" in err
     val = _rows(run / "val_log.csv")
     assert [r["epoch"] for r in val] == ["1", "2"]
     for row in val:
         assert 0.0 < float(row["val_ssim"]) <= 1.0 and float(row["val_psnr"]) > 5.0
+        assert float(row["val_psnr_warp"]) > 15.0  # the warp alone is already close to the real frame
     exported = MouthTranslator.from_pretrained(run / "best" / "mouth_translator")
     assert exported.config.image_size == 32 and exported.config.region["size"] == 32
     meta = json.loads((run / "best" / "mouth_translator" / "config.json").read_text())
@@ -210,10 +211,16 @@ def test_training_batch_flips_the_whole_example_consistently(dataset):
 
     clip = PreparedDataset(dataset).select(split="train")[0]
     region = MouthRegion(size=48)
-    frames = load_mouth_frames(clip, region, 4)
-    (x, w, y), (xf, wf, yf) = make_batch([(frames, 1, 0, False)], region), make_batch([(frames, 1, 0, True)], region)
+    frames = load_mouth_frames(clip, region, 4, references=2)
+    assert frames.warps.shape == (2, 4, 48, 48, 3) and list(frames.references) == [0, 2]
+    (x, w, warp, y), (xf, wf, warpf, yf) = (make_batch([(frames, 1, 1, False)], region),
+                                            make_batch([(frames, 1, 1, True)], region))
     torch.testing.assert_close(yf, y.flip(-1), rtol=0, atol=0)
+    torch.testing.assert_close(warpf, warp.flip(-1), rtol=0, atol=0)
+    torch.testing.assert_close(xf[:, 0:3], warp.flip(-1), rtol=0, atol=0)  # the network sees the warp's frame
     torch.testing.assert_close(xf[:, 7:10], x[:, 7:10].flip(-1), rtol=0, atol=0)  # the reference
+    # The warp of the reference frame onto its own landmarks is the real crop, up to resampling.
+    assert np.abs(frames.warps[1, 2].astype(int) - frames.crops[2]).mean() < 4.0
     # The guides and masks are redrawn from mirrored points, so they match the flipped drawing
     # up to anti-aliasing at the outlines.
     assert float((wf - w.flip(-1)).abs().mean()) < 0.02

@@ -1,21 +1,22 @@
 """Mouth-translator trainer: fill the mouth hole of a frame from its landmarks and a reference.
 
-Each example is two frames of one clip: the **target** and a **reference** (another frame of
-the same clip, as the portrait is at inference). Both are cut out as aligned mouth crops
-(`makeittalk.face.mouth_region`) by their own landmarks. The input is the target crop with the
-hole blanked, the hole, the target's mouth guides and the reference crop; the output, blended
-back with the feathered weight, must be the target crop.
-
-At inference the blanked frame is the warp renderer's, whose pixels outside the hole follow the
-real ones closely. Training on real frames outside the hole therefore matches what the network
-is given, while the painted mouth inside the hole is never seen.
+Each example is made exactly as inference makes it. A **reference** frame of a clip plays the
+portrait: the warp renderer (`renderer.warp`, photo style) draws it at the landmarks of a
+**target** frame of the same clip, and that warped frame is cut out as the target's aligned
+mouth crop (`makeittalk.face.mouth_region`). The input is that warp crop, the hole, the
+target's mouth guides and the reference's own mouth crop; the output, blended into the warp
+crop with the feathered weight, must be the real target crop. So the network learns to turn the
+warp's stretched lips and painted mouth into the real mouth, and to leave what the warp got
+right alone.
 
 Loss: L1 inside the hole (weighted by the blend weight) + `lambda_ssim` (1 - SSIM) of the
 blended crop, with an optional PatchGAN term (`lambda_gan`, the discriminator trained from
 scratch on the blended crops). Augmentation: horizontal flips of whole examples.
 
-Frames are decoded once (imageio-ffmpeg), at most `max_frames_per_clip` evenly spaced frames
-with a face per clip, and kept in `<run>/mouth_frames-<key>.npz` so a resumed run starts at once.
+Frames are decoded and warped once (imageio-ffmpeg, headless GL), at most
+`max_frames_per_clip` evenly spaced frames with a face per clip and `references_per_clip`
+references (the first such frame, then evenly spread ones), and kept in
+`<run>/mouth_frames-<key>.npz` so a resumed run starts at once.
 """
 
 from __future__ import annotations
@@ -48,10 +49,14 @@ class MouthTranslatorTrainConfig(TrainConfig):
     """image_size: crop side (MouthRegion.size). region_side / region_centre_y / region_hole /
         region_feather: the crop's geometry in eye distances (see MouthRegion).
     max_frames_per_clip: frames with a face kept per clip, evenly spaced.
+    references_per_clip: frames of each clip that play the portrait (the first one, then evenly
+        spread ones); each target is warped from each of them.
     lambda_l1 / lambda_ssim: loss weights. lambda_gan: PatchGAN weight (0 = no discriminator).
     flip: flip half the examples left-right.
     val_pairs: fixed (target, first-frame reference) pairs per val clip.
-    val_clips_per_group: at most this many val clips of each dataset are validated on."""
+    val_clips_per_group: at most this many val clips of each dataset are validated on.
+    frames_cache: folder for the decoded crops (default: the run folder); another run of the
+        same data and crop settings, e.g. a fine-tune, can reuse the first run's."""
 
     epochs: int = 30
     steps_per_epoch: int | None = 400
@@ -64,16 +69,20 @@ class MouthTranslatorTrainConfig(TrainConfig):
     region_hole: float = 0.12
     region_feather: float = 0.06
     max_frames_per_clip: int = 40
+    references_per_clip: int = 2
     lambda_l1: float = 1.0
     lambda_ssim: float = 1.0
     lambda_gan: float = 0.0
     flip: bool = True
     val_pairs: int = 4
     val_clips_per_group: int = 40
+    frames_cache: str | None = None
 
     def __post_init__(self) -> None:
         if self.max_frames_per_clip < 2:
             raise ValueError(f"max_frames_per_clip must be at least 2, got {self.max_frames_per_clip}")
+        if self.references_per_clip < 1:
+            raise ValueError(f"references_per_clip must be at least 1, got {self.references_per_clip}")
         if self.batch_size < 2:
             raise ValueError("batch_size must be at least 2 (BatchNorm)")
 
@@ -84,19 +93,33 @@ class MouthTranslatorTrainConfig(TrainConfig):
 
 @dataclasses.dataclass
 class MouthFrames:
-    """Stored crops of one clip: (N, S, S, 3) uint8 RGB and (N, 68, 2) crop-pixel landmarks."""
+    """Stored crops of one clip: the real crops (N, S, S, 3) uint8 RGB and their (N, 68, 2)
+    crop-pixel landmarks; `warps` (R, N, S, S, 3), each target warped from reference frame
+    `references[r]` (an index into the N frames)."""
 
     clip_id: str
     crops: np.ndarray
     points: np.ndarray
+    warps: np.ndarray
+    references: np.ndarray
 
     def __len__(self) -> int:
         return len(self.crops)
 
 
-def load_mouth_frames(clip: Clip, region: MouthRegion, max_frames: int) -> MouthFrames:
-    """Decode `clip`'s video and keep up to `max_frames` evenly spaced aligned mouth crops."""
+def reference_indices(count: int, references: int) -> np.ndarray:
+    """The first frame, then evenly spread ones (distinct), at most `count`."""
+    return np.unique(np.round(np.linspace(0, count - 1, references + 1)[:-1]).astype(np.int64)) if references > 1 \
+        else np.zeros(1, np.int64)
+
+
+def load_mouth_frames(clip: Clip, region: MouthRegion, max_frames: int, references: int = 1, gl_context=None
+                      ) -> MouthFrames:
+    """Decode `clip`'s video, keep up to `max_frames` evenly spaced aligned mouth crops, and warp
+    every kept frame from each of `references` reference frames (as the photo path renders)."""
     import imageio_ffmpeg
+
+    from renderer.warp import RenderConfig, WarpRenderer
 
     points, _ = frame_landmarks(clip)
     faces = np.flatnonzero(np.isfinite(points).all(axis=(1, 2)))
@@ -108,9 +131,7 @@ def load_mouth_frames(clip: Clip, region: MouthRegion, max_frames: int) -> Mouth
     if not video.is_file():
         raise DatasetError(f"clip {clip.id}: its video {video} does not exist (prepare the dataset again where the videos are)")
     size = region.size
-    crops = np.empty((len(chosen), size, size, 3), np.uint8)
-    crop_points = np.empty((len(chosen), 68, 2), np.float32)
-    got = np.zeros(len(chosen), bool)
+    images: list[np.ndarray | None] = [None] * len(chosen)
     reader = imageio_ffmpeg.read_frames(str(video))
     try:
         meta = next(reader)
@@ -119,11 +140,7 @@ def load_mouth_frames(clip: Clip, region: MouthRegion, max_frames: int) -> Mouth
         for number, raw in enumerate(reader):
             k = wanted.get(number)
             if k is not None:
-                rgb = np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3)
-                matrix = crop_matrix(points[number], region)
-                crops[k] = warp_into_crop(rgb, matrix, size)
-                crop_points[k] = map_points(points[number], matrix)
-                got[k] = True
+                images[k] = np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3)
             if number >= last:
                 break
     except DatasetError:
@@ -132,23 +149,34 @@ def load_mouth_frames(clip: Clip, region: MouthRegion, max_frames: int) -> Mouth
         raise DatasetError(f"clip {clip.id}: cannot decode {video} ({ffmpeg_error_line(exc)})") from None
     finally:
         reader.close()
-    if got.sum() < 2:
-        raise DatasetError(f"clip {clip.id}: only {int(got.sum())} decodable frames with landmarks in {video}")
-    return MouthFrames(clip.id, crops[got], crop_points[got])
+    got = [k for k, image in enumerate(images) if image is not None]
+    if len(got) < 2:
+        raise DatasetError(f"clip {clip.id}: only {len(got)} decodable frames with landmarks in {video}")
+    frame_points = [points[int(chosen[k])] for k in got]
+    matrices = [crop_matrix(p, region) for p in frame_points]
+    crops = np.stack([warp_into_crop(images[k], m, size) for k, m in zip(got, matrices)])
+    crop_points = np.stack([map_points(p, m) for p, m in zip(frame_points, matrices)]).astype(np.float32)
+    refs = reference_indices(len(got), references)
+    warps = np.empty((len(refs), len(got), size, size, 3), np.uint8)
+    for r, ref in enumerate(refs):
+        with WarpRenderer(images[got[ref]], frame_points[ref], config=RenderConfig(style="photo"), ctx=gl_context) as warp:
+            for t, (p, m) in enumerate(zip(frame_points, matrices)):
+                warps[r, t] = warp_into_crop(warp.render(p)[:, :, :3], m, size)
+    return MouthFrames(clip.id, crops, crop_points, warps, refs)
 
 
 def translator_inputs(frame_crop: np.ndarray, crop_points: np.ndarray, reference_crop: np.ndarray,
                       region: MouthRegion) -> tuple[np.ndarray, np.ndarray]:
     """(x (10, S, S) float32, blend weight (S, S) float32) for one frame.
 
-    frame_crop: the frame's crop (the warp's at inference), (S, S, 3) uint8 RGB; crop_points
-    its (68, 2) landmarks in crop pixels; reference_crop the reference mouth, (S, S, 3) uint8.
+    frame_crop: the warp renderer's frame cut out as this frame's crop, (S, S, 3) uint8 RGB;
+    crop_points its (68, 2) landmarks in crop pixels; reference_crop the reference mouth.
     """
     hole, weight = mouth_masks(crop_points, region)
     guides = mouth_guides(crop_points, region.size)
     scale = np.float32(1.0 / 255.0)
     x = np.empty((10, region.size, region.size), np.float32)
-    x[0:3] = frame_crop.transpose(2, 0, 1) * scale * (1.0 - hole)
+    x[0:3] = frame_crop.transpose(2, 0, 1) * scale
     x[3] = hole
     x[4:7] = guides.transpose(2, 0, 1) * scale
     x[7:10] = reference_crop.transpose(2, 0, 1) * scale
@@ -156,22 +184,28 @@ def translator_inputs(frame_crop: np.ndarray, crop_points: np.ndarray, reference
 
 
 def make_batch(items: list[tuple[MouthFrames, int, int, bool]], region: MouthRegion
-               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(x (B,10,S,S), weight (B,1,S,S), target (B,3,S,S)) for (frames, target, reference, flip) items."""
-    xs, ws, ys = [], [], []
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(x (B,10,S,S), weight (B,1,S,S), warp (B,3,S,S), target (B,3,S,S)) for
+    (frames, target, reference slot, flip) items."""
+    xs, ws, warps, ys = [], [], [], []
     size = region.size
-    for frames, target, reference, flip in items:
-        crop, points, ref = frames.crops[target], frames.points[target].astype(np.float64), frames.crops[reference]
+    for frames, target, slot, flip in items:
+        crop, points = frames.crops[target], frames.points[target].astype(np.float64)
+        warp, ref = frames.warps[slot, target], frames.crops[frames.references[slot]]
         if flip:
-            crop, ref = crop[:, ::-1], ref[:, ::-1]
+            crop, warp, ref = crop[:, ::-1], warp[:, ::-1], ref[:, ::-1]
             points = points.copy()
             points[:, 0] = size - points[:, 0]  # pixel centres at k + 0.5 mirror to size - (k + 0.5)
-        x, w = translator_inputs(np.ascontiguousarray(crop), points, np.ascontiguousarray(ref), region)
+        warp = np.ascontiguousarray(warp)
+        x, w = translator_inputs(warp, points, np.ascontiguousarray(ref), region)
         xs.append(x)
         ws.append(w)
-        ys.append(crop.transpose(2, 0, 1).astype(np.float32) / 255.0)
+        warps.append(warp.transpose(2, 0, 1))
+        ys.append(crop.transpose(2, 0, 1))
+    scale = np.float32(1.0 / 255.0)
     return (torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ws))[:, None],
-            torch.from_numpy(np.ascontiguousarray(np.stack(ys))))
+            torch.from_numpy(np.stack(warps).astype(np.float32) * scale),
+            torch.from_numpy(np.stack(ys).astype(np.float32) * scale))
 
 
 def blend(output: torch.Tensor, weight: torch.Tensor, frame: torch.Tensor) -> torch.Tensor:
@@ -256,39 +290,41 @@ class MouthTranslatorTask(TrainingTask):
     # -- frames --------------------------------------------------------------------------
     def _cache_path(self, clips: list[Clip], split: str) -> Path:
         c = self.config
-        key = json.dumps([self.region.to_dict(), c.max_frames_per_clip, sorted(cl.id for cl in clips)])
+        key = json.dumps(["warp-v1", self.region.to_dict(), c.max_frames_per_clip, c.references_per_clip,
+                          sorted(cl.id for cl in clips)])
         digest = hashlib.sha256(key.encode()).hexdigest()[:12]
-        return self.ctx.run_dir / f"mouth_frames-{split}-{self.ctx.dist.rank}-{digest}.npz"
+        folder = Path(c.frames_cache).expanduser() if c.frames_cache else self.ctx.run_dir
+        return folder / f"mouth_frames-{split}-{self.ctx.dist.rank}-{digest}.npz"
 
     def _load(self, clips: list[Clip], split: str) -> list[MouthFrames]:
         path = self._cache_path(clips, split)
         if path.is_file():
-            with np.load(path, allow_pickle=False) as data:
-                ids, counts = list(data["ids"]), data["counts"]
-                crops, points = data["crops"], data["points"]
-            bounds = np.concatenate([[0], np.cumsum(counts)])
-            return [MouthFrames(str(ids[i]), crops[bounds[i]:bounds[i + 1]], points[bounds[i]:bounds[i + 1]])
-                    for i in range(len(ids))]
+            return _read_cache(path)
+        from renderer.context import create_context
+
         frames = []
         started = time.perf_counter()
-        for done, clip in enumerate(clips, 1):
-            try:
-                frames.append(load_mouth_frames(clip, self.region, self.config.max_frames_per_clip))
-            except MakeItTalkError as exc:
-                self._problems.append(str(exc))
-            if done % 250 == 0 or done == len(clips):
-                self.ctx.log(f"decoded {done}/{len(clips)} {split} clips ({time.perf_counter() - started:.0f} s)")
+        gl_context = create_context()  # one context for every clip's warp renderer
+        try:
+            for done, clip in enumerate(clips, 1):
+                try:
+                    frames.append(load_mouth_frames(clip, self.region, self.config.max_frames_per_clip,
+                                                    self.config.references_per_clip, gl_context))
+                except MakeItTalkError as exc:
+                    self._problems.append(str(exc))
+                if done % 250 == 0 or done == len(clips):
+                    self.ctx.log(f"decoded and warped {done}/{len(clips)} {split} clips "
+                                 f"({time.perf_counter() - started:.0f} s)")
+        finally:
+            gl_context.release()
         if frames:
-            partial = path.with_suffix(".partial.npz")
-            np.savez(partial, ids=np.array([f.clip_id for f in frames]), counts=np.array([len(f) for f in frames]),
-                     crops=np.concatenate([f.crops for f in frames]), points=np.concatenate([f.points for f in frames]))
-            partial.replace(path)
+            _write_cache(path, frames)
         return frames
 
     def _fixed_val_batches(self):
         items = []
         for frames in self.val_frames:
-            targets = evenly_spaced(np.arange(1, len(frames)), self.config.val_pairs)
+            targets = evenly_spaced(np.arange(1, len(frames)), self.config.val_pairs)  # reference: frame 0
             items.extend((frames, int(t), 0, False) for t in targets)
         step = self.config.batch_size
         return [make_batch(items[i : i + step], self.region) for i in range(0, len(items), step)]
@@ -328,9 +364,9 @@ class MouthTranslatorTask(TrainingTask):
             return self.config.steps_per_epoch
         return max(1, self.total_train_frames // (self.config.batch_size * self.ctx.dist.world_size))
 
-    def _losses(self, net, x, w, y) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def _losses(self, net, x, w, warp, y) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         c = self.config
-        output = blend(net(x), w, y)
+        output = blend(net(x), w, warp)
         l1 = ((output - y).abs() * w).sum() / (w.sum() * 3.0).clamp(min=1.0)
         similarity = ssim(output, y)
         loss = c.lambda_l1 * l1 + c.lambda_ssim * (1.0 - similarity)
@@ -343,11 +379,14 @@ class MouthTranslatorTask(TrainingTask):
             items = []
             for _ in range(c.batch_size):
                 frames = self.train_frames[int(rng.integers(len(self.train_frames)))]
-                target, reference = rng.choice(len(frames), size=2, replace=False)
-                items.append((frames, int(target), int(reference), bool(c.flip and rng.random() < 0.5)))
-            x, w, y = (t.to(dev, non_blocking=True) for t in make_batch(items, self.region))
+                slot = int(rng.integers(len(frames.references)))
+                # any frame but the reference itself (that one the warp already gets right)
+                target = int(rng.integers(len(frames) - 1))
+                target += target >= frames.references[slot]
+                items.append((frames, target, slot, bool(c.flip and rng.random() < 0.5)))
+            x, w, warp, y = (t.to(dev, non_blocking=True) for t in make_batch(items, self.region))
             x = x.contiguous(memory_format=self.memory_format)
-            output, losses = self._losses(self.net, x, w, y)
+            output, losses = self._losses(self.net, x, w, warp, y)
             loss = losses["loss"]
             if self.discriminator is not None:
                 adversarial = ((self.disc_net(output) - 1.0) ** 2).mean()
@@ -363,22 +402,49 @@ class MouthTranslatorTask(TrainingTask):
             yield {k: float(v.detach()) for k, v in losses.items()}
 
     def validate(self) -> tuple[dict[str, float], float]:
-        sums = {"val_loss": 0.0, "val_l1": 0.0, "val_ssim": 0.0, "val_psnr": 0.0}
+        # val_psnr_warp: the warp renderer alone on the same crops, the figure to beat.
+        sums = {"val_loss": 0.0, "val_l1": 0.0, "val_ssim": 0.0, "val_psnr": 0.0, "val_psnr_warp": 0.0}
         n = 0
         dev = self.ctx.device
         with torch.no_grad():
             for batch in self._val_batches:
-                x, w, y = (t.to(dev) for t in batch)
-                output, losses = self._losses(self.model, x, w, y)
+                x, w, warp, y = (t.to(dev) for t in batch)
+                output, losses = self._losses(self.model, x.contiguous(memory_format=self.memory_format), w, warp, y)
                 b = x.shape[0]
                 sums["val_loss"] += float(losses["loss"]) * b
                 sums["val_l1"] += float(losses["l1"]) * b
                 sums["val_ssim"] += float(losses["ssim"]) * b
                 sums["val_psnr"] += float(psnr(output, y)) * b
+                sums["val_psnr_warp"] += float(psnr(warp, y)) * b
                 n += b
         if n == 0:
             return sums, 0.0
         return {k: v / n for k, v in sums.items()}, float(n)
+
+
+def _write_cache(path: Path, frames: list[MouthFrames]) -> None:
+    partial = path.with_suffix(".partial.npz")
+    np.savez(partial, ids=np.array([f.clip_id for f in frames]), counts=np.array([len(f) for f in frames]),
+             crops=np.concatenate([f.crops for f in frames]), points=np.concatenate([f.points for f in frames]),
+             ref_counts=np.array([len(f.references) for f in frames]),
+             references=np.concatenate([f.references for f in frames]),
+             warps=np.concatenate([f.warps.reshape(-1, *f.warps.shape[2:]) for f in frames]))
+    partial.replace(path)
+
+
+def _read_cache(path: Path) -> list[MouthFrames]:
+    with np.load(path, allow_pickle=False) as data:
+        ids, counts, ref_counts = list(data["ids"]), data["counts"], data["ref_counts"]
+        crops, points, references, warps = data["crops"], data["points"], data["references"], data["warps"]
+    frames = []
+    start = ref_start = warp_start = 0
+    for clip_id, n, r in zip(ids, counts, ref_counts):
+        n, r = int(n), int(r)
+        frames.append(MouthFrames(str(clip_id), crops[start:start + n], points[start:start + n],
+                                  warps[warp_start:warp_start + r * n].reshape(r, n, *warps.shape[1:]),
+                                  references[ref_start:ref_start + r]))
+        start, ref_start, warp_start = start + n, ref_start + r, warp_start + r * n
+    return frames
 
 
 def _per_group(clips: list[Clip], limit: int) -> list[Clip]:
