@@ -52,7 +52,7 @@ makeittalk train speaker --config "$CONFIGS/speaker.yaml" $EXTRA --set "autovc_w
   --data "$WORK/datasets/talking" --out "$WORK/runs/speaker"
 
 SPEAKER="$WORK/runs/speaker/best/speaker_branch"
-# The photo renderer: the mouth translator, on every talking face with landmarks (about 95 min on
+# The photo renderer: the mouth translator, on every talking face with landmarks (about 70 min on
 # 2 CPU cores; talking_ro has no landmarks), then its self-reenactment eval on the held-out clips.
 makeittalk train mouth-translator --config "$CONFIGS/mouth_translator.yaml" $EXTRA \
   --data "$WORK/datasets/talking" "$WORK/datasets/talking_ar" "$WORK/datasets/talking_grid_s1" --out "$WORK/runs/mouth"
