@@ -256,6 +256,8 @@ def _sample_call(name, model):
         return model(torch.randn(4, 18, 80, generator=g), torch.rand(256, generator=g))[0]
     if name == "translator":
         return model(torch.rand(1, 6, 64, 64, generator=g))
+    if name == "mouth_translator":
+        return model(torch.rand(2, 10, 32, 32, generator=g))
     if name == "temporal_discriminator":
         return model(torch.randn(12, 204, generator=g), torch.randn(8, generator=g))
     return model(torch.randn(5, 204, generator=g))
