@@ -88,7 +88,7 @@ def test_photo_auto_picks_the_translator_and_keeps_the_framing(inputs, tmp_path,
                      "--weights", SET_NAME, "--fps", "5", "--batch-size", "4"])
     err = capsys.readouterr().err
     assert code == 0, err
-    assert "translator renderer (auto: a photo, and the weight set 'rulefilled-all' has a translator)" in err
+    assert "translator renderer (auto: a photo, and the weight set 'rulefilled-all' has a full-face translator)" in err
     info = probe_video(out)
     assert (info.video_codec, info.audio_codec, info.width, info.height) == ("h264", "aac", 512, 512)
     assert info.num_frames == math.ceil(SECONDS * 5)
