@@ -37,7 +37,7 @@ from typing import Any, Callable
 import numpy as np
 
 from makeittalk.errors import MakeItTalkError
-from makeittalk.evaluation.runner import EvalClip, load_ground_truth
+from makeittalk.evaluation.runner import EvalClip, _clean, load_ground_truth
 from makeittalk.face.mouth_region import MouthRegion, crop_matrix, warp_into_crop
 
 __all__ = [
@@ -246,20 +246,6 @@ class ReenactmentReport:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n"
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return None if not math.isfinite(value) else round(float(value), 6)
-    return value
 
 
 def _finite_mean(values: list[float]) -> float:
