@@ -278,3 +278,13 @@ def test_talking_head_renders_photos_through_a_mouth_translator(tmp_path):
     info = probe_video(tmp_path / "out.mp4")
     assert (info.width, info.height) == (320, 300) and info.num_frames == 25
     assert info.video_codec == "h264" and info.audio_codec == "aac"
+
+
+def test_validation_sharpness_ratio_is_one_for_itself_and_drops_for_a_blurred_crop():
+    from makeittalk.training.tasks.mouth_translator import sharpness_ratio
+
+    rng = np.random.default_rng(0)
+    crops = torch.from_numpy(rng.random((2, 3, 32, 32), dtype=np.float32))
+    assert float(sharpness_ratio(crops, crops)) == pytest.approx(1.0, rel=1e-5)
+    blurred = torch.nn.functional.avg_pool2d(crops, 3, stride=1, padding=1, count_include_pad=False)
+    assert float(sharpness_ratio(blurred, crops)) < 0.5

@@ -229,6 +229,22 @@ class PatchDiscriminator(torch.nn.Module):
         return self.net(x * 2.0 - 1.0)
 
 
+_LAPLACIAN = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]]).view(1, 1, 3, 3)
+_GREY = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+
+
+def sharpness_ratio(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean over the batch of var(Laplacian(grey x)) / var(Laplacian(grey y)): below 1 is blurrier.
+
+    The same measure as `makeittalk eval --frames` (3x3 Laplacian of BT.601 grey), on whole crops.
+    """
+    lap = _LAPLACIAN.to(x.device, x.dtype)
+    grey = _GREY.to(x.device, x.dtype)
+    lx = torch.nn.functional.conv2d((x * grey).sum(1, keepdim=True), lap)
+    ly = torch.nn.functional.conv2d((y * grey).sum(1, keepdim=True), lap)
+    return (lx.var(dim=(1, 2, 3)) / ly.var(dim=(1, 2, 3)).clamp(min=1e-12)).mean()
+
+
 def psnr(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     mse = ((x - y) ** 2).mean(dim=(1, 2, 3)).clamp(min=1e-10)
     return (10.0 * torch.log10(1.0 / mse)).mean()
@@ -403,7 +419,9 @@ class MouthTranslatorTask(TrainingTask):
 
     def validate(self) -> tuple[dict[str, float], float]:
         # val_psnr_warp: the warp renderer alone on the same crops, the figure to beat.
-        sums = {"val_loss": 0.0, "val_l1": 0.0, "val_ssim": 0.0, "val_psnr": 0.0, "val_psnr_warp": 0.0}
+        # val_sharpness: Laplacian-variance ratio against the real crops, so a blurry optimum shows.
+        sums = {"val_loss": 0.0, "val_l1": 0.0, "val_ssim": 0.0, "val_psnr": 0.0, "val_psnr_warp": 0.0,
+                "val_sharpness": 0.0, "val_sharpness_warp": 0.0}
         n = 0
         dev = self.ctx.device
         with torch.no_grad():
@@ -416,6 +434,8 @@ class MouthTranslatorTask(TrainingTask):
                 sums["val_ssim"] += float(losses["ssim"]) * b
                 sums["val_psnr"] += float(psnr(output, y)) * b
                 sums["val_psnr_warp"] += float(psnr(warp, y)) * b
+                sums["val_sharpness"] += float(sharpness_ratio(output, y)) * b
+                sums["val_sharpness_warp"] += float(sharpness_ratio(warp, y)) * b
                 n += b
         if n == 0:
             return sums, 0.0
