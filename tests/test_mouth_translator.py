@@ -288,3 +288,8 @@ def test_validation_sharpness_ratio_is_one_for_itself_and_drops_for_a_blurred_cr
     assert float(sharpness_ratio(crops, crops)) == pytest.approx(1.0, rel=1e-5)
     blurred = torch.nn.functional.avg_pool2d(crops, 3, stride=1, padding=1, count_include_pad=False)
     assert float(sharpness_ratio(blurred, crops)) < 0.5
+
+
+def test_config_from_yaml_lists_equals_the_saved_tuple_form():
+    # init_from compares the run's config (from YAML) with the saved network's
+    assert MouthTranslatorConfig(channels=[16, 32, 64, 128]) == MouthTranslatorConfig(channels=(16, 32, 64, 128))

@@ -38,6 +38,8 @@ class MouthTranslatorConfig(NetworkConfig):
         return cls(image_size=32, channels=(4, 8, 8))
 
     def __post_init__(self) -> None:
+        # YAML gives lists and saved configs give tuples; one form keeps the two comparable (init_from)
+        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
         step = 2 ** (len(self.channels) - 1)
         if len(self.channels) < 2 or self.image_size % step:
             raise ValueError(f"image_size {self.image_size} must be a multiple of {step} with {len(self.channels)} levels")
