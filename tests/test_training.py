@@ -264,6 +264,16 @@ def test_content_v2_settings_are_checked(setting, message, dataset, tmp_path, ca
     assert message in capsys.readouterr().err
 
 
+def test_a_run_that_failed_before_its_first_checkpoint_starts_again_in_its_folder(dataset, tmp_path, capsys):
+    out = tmp_path / "early"
+    # fails in the trainer's setup, after the run folder and its config copy were written
+    assert train("content", "--data", str(dataset), "--out", str(out), "--set", "autovc_weights=x") == 2
+    assert (out / "config.yaml").is_file() and not (out / "checkpoint.pt").exists()
+    capsys.readouterr()
+    assert tiny_autovc(dataset, out) == 0
+    assert (out / "checkpoint.pt").is_file() and "task: autovc" in (out / "config.yaml").read_text()
+
+
 def test_content_without_autovc_weights_says_what_to_set(dataset, tmp_path, capsys):
     assert train("content", "--data", str(dataset), "--out", str(tmp_path / "c")) == 2
     assert "autovc_weights" in capsys.readouterr().err

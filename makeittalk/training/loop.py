@@ -230,6 +230,8 @@ def _check_run_dir(run_dir: Path, config_text: str) -> bool:
         return True
     if run_dir.exists() and not run_dir.is_dir():
         raise TrainingError(f"--out {run_dir} is a file; give a folder for the run")
+    if (run_dir / CONFIG_COPY).is_file() and "task" in (yaml.safe_load((run_dir / CONFIG_COPY).read_text(encoding="utf-8")) or {}):
+        return False  # a run of ours that stopped before its first checkpoint: start it again in place
     if run_dir.is_dir() and any(p for p in run_dir.iterdir() if not p.name.startswith(".")):
         raise TrainingError(
             f"--out {run_dir} is not empty and holds no training run ({CHECKPOINT} is missing); "
