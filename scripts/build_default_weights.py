@@ -100,7 +100,7 @@ TRAINING_DATA = [
 
 #: The training config of each shipped network (makeittalk/training/configs/).
 RECIPES = {"autovc": "autovc.yaml", "content_branch": "content_v2_finetune.yaml", "speaker_branch": "speaker.yaml",
-           "mouth_translator": "mouth_translator.yaml"}
+           "mouth_translator": "mouth_translator.yaml, then mouth_translator_gan.yaml"}
 
 #: Folder names a training machine's absolute paths are cut back to (scripts/train_default_weights.sh
 #: puts prepared data under datasets/ and runs under runs/; the raw data is shared/data).

@@ -56,7 +56,11 @@ SPEAKER="$WORK/runs/speaker/best/speaker_branch"
 # 2 CPU cores; talking_ro has no landmarks), then its self-reenactment eval on the held-out clips.
 makeittalk train mouth-translator --config "$CONFIGS/mouth_translator.yaml" $EXTRA \
   --data "$WORK/datasets/talking" "$WORK/datasets/talking_ar" "$WORK/datasets/talking_grid_s1" --out "$WORK/runs/mouth"
-MOUTH="$WORK/runs/mouth/best/mouth_translator"
+# PatchGAN fine-tune of that network (14 min; reuses its cached crops); the final epoch ships.
+makeittalk train mouth-translator --config "$CONFIGS/mouth_translator_gan.yaml" $EXTRA \
+  --data "$WORK/datasets/talking" "$WORK/datasets/talking_ar" "$WORK/datasets/talking_grid_s1" --out "$WORK/runs/mouth_gan" \
+  --set "init_from=$WORK/runs/mouth/best/mouth_translator" --set "frames_cache=$WORK/runs/mouth"
+MOUTH="$WORK/runs/mouth_gan/weights/mouth_translator"
 for GROUP in talking talking_ar talking_grid_s1; do
   [ -f "$WORK/eval_frames_$GROUP.json" ] || makeittalk eval "$DATA/$GROUP" --frames --translator "$MOUTH" \
     --split-from "$WORK/datasets/$GROUP" --json "$WORK/eval_frames_$GROUP.json"
