@@ -1,3 +1,3 @@
-from makeittalk.cli.main import main
+from makeittalk.cli.main import console_main
 
-raise SystemExit(main())
+console_main()

@@ -50,3 +50,30 @@ def test_console_script_is_installed():
     import shutil
 
     assert shutil.which("makeittalk"), "pip install did not put the makeittalk script on PATH"
+
+
+def test_quick_exit_keeps_exit_codes_output_and_atexit_handlers(tmp_path):
+    # console_main leaves through os._exit after flushing the streams and running atexit
+    # handlers; a non-daemon thread still running keeps the normal (waiting) exit.
+    marker = tmp_path / "atexit-ran"
+    script = (
+        "import atexit, sys, threading\n"
+        "from makeittalk.cli import main as cli\n"
+        f"atexit.register(lambda: open({str(marker)!r}, 'w').write('yes'))\n"
+        "sys.stdout.write('x' * 200000)\n"  # more than a pipe holds: it must all be flushed
+        "if sys.argv[1] == 'thread':\n"
+        "    started, never = threading.Event(), threading.Event()\n"
+        "    threading.Thread(target=lambda: (started.set(), never.wait(1.0), print('thread finished'))).start()\n"
+        "    started.wait()\n"
+        "cli.exit_quickly(int(sys.argv[2]))\n"
+    )
+    for mode, code in (("plain", 0), ("plain", 3), ("thread", 0)):
+        marker.unlink(missing_ok=True)
+        result = subprocess.run([sys.executable, "-c", script, mode, str(code)], capture_output=True, text=True,
+                                timeout=120)
+        assert result.returncode == code
+        assert result.stdout.startswith("x" * 200000)
+        assert marker.read_text() == "yes"
+        assert ("thread finished" in result.stdout) == (mode == "thread")
+    missing = run_cli("render", str(tmp_path / "none.png"), str(tmp_path / "none.wav"), "-o", str(tmp_path / "o.mp4"))
+    assert missing.returncode == 2 and "file not found" in missing.stderr

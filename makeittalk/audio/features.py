@@ -5,8 +5,8 @@ Both follow the original `extract_f0_func_audiofile` and `quantize_f0_interp` st
 these features. Mel and F0 are computed from the same conditioned signal (appended sample,
 30 Hz high-pass, dither), as in the original.
 
-scipy and librosa are imported inside the functions (they cost seconds at start-up and the CLI
-does not need them for --help); pysptk is only ever imported in the RAPT worker process.
+scipy is imported inside the functions (it costs most of a second at start-up and the CLI
+does not need it for --help); pysptk is only ever imported in the RAPT worker process.
 """
 
 from __future__ import annotations
@@ -73,11 +73,10 @@ def _min_level() -> float:
 @functools.lru_cache(maxsize=1)
 def mel_basis() -> np.ndarray:
     """(513, 80) float32 Slaney mel filters (transposed), exactly as the original built them."""
-    import librosa
+    from makeittalk.audio.mel import slaney_mel_filters
 
-    basis = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=FFT_LENGTH, fmin=MEL_FMIN, fmax=MEL_FMAX, n_mels=N_MELS).T
-    basis.setflags(write=False)
-    return basis
+    # librosa.filters.mel's filters, which the original used, without loading librosa's core.
+    return slaney_mel_filters(SAMPLE_RATE, FFT_LENGTH, N_MELS, MEL_FMIN, MEL_FMAX).T
 
 
 @functools.lru_cache(maxsize=1)

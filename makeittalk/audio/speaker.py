@@ -76,7 +76,10 @@ class SpeakerEncoder:
         from makeittalk.device import pick_device
 
         VoiceEncoder, audio = _import_resemblyzer()
+        from resemblyzer import hparams
+
         self._audio = audio
+        self._hparams = hparams
         self.device = pick_device(device if device is None or isinstance(device, str) else str(device))
         # verbose=False: the default prints "Loaded the voice encoder model ..." to stdout,
         # which would pollute the CLI's output. The redirect catches any other stray print.
@@ -96,7 +99,34 @@ class SpeakerEncoder:
             if sample_rate != SAMPLE_RATE:
                 wav = np.zeros(round(len(wav) * SAMPLE_RATE / sample_rate), dtype=np.float32)
             return self._audio.trim_long_silences(wav).astype(np.float32, copy=False)
-        return self._audio.preprocess_wav(wav, source_sr=sample_rate)
+        if sample_rate != SAMPLE_RATE:
+            return self._audio.preprocess_wav(wav, source_sr=sample_rate)
+        # preprocess_wav's steps after its resampling, which is a no-op at 16 kHz but would load
+        # librosa's core (numba) for a second.
+        wav = self._audio.normalize_volume(wav, self._hparams.audio_norm_target_dBFS, increase_only=True)
+        return self._audio.trim_long_silences(wav)
+
+    def _embed_utterance(self, wav: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`VoiceEncoder.embed_utterance(wav, return_partials=True, rate=2)`: (embedding, partials),
+        with the mel spectrogram from makeittalk.audio.mel (librosa's, bit for bit, without
+        loading librosa's core)."""
+        import torch
+
+        from makeittalk.audio.mel import power_mel_spectrogram
+
+        hp = self._hparams
+        wav_slices, mel_slices = self._encoder.compute_partial_slices(len(wav), PARTIALS_PER_SECOND, 0.75)
+        needed = wav_slices[-1].stop
+        if needed >= len(wav):
+            wav = np.pad(wav, (0, needed - len(wav)), "constant")
+        mel = power_mel_spectrogram(wav, hp.sampling_rate, int(hp.sampling_rate * hp.mel_window_length / 1000),
+                                    int(hp.sampling_rate * hp.mel_window_step / 1000), hp.mel_n_channels)
+        mel = mel.astype(np.float32).T
+        mels = np.array([mel[s] for s in mel_slices])
+        with torch.no_grad():
+            partials = self._encoder(torch.from_numpy(mels).to(self.device)).cpu().numpy()
+        raw = np.mean(partials, axis=0)
+        return raw / np.linalg.norm(raw, 2), partials
 
     def embed_detailed(self, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> SpeakerEmbedding:
         """The original `get_spk_emb`: 60-s segments, rate-2 partials, plain mean over segments.
@@ -113,7 +143,7 @@ class SpeakerEncoder:
         n_partials = 0
         for i in range(n_segments):
             segment = wav[SEGMENT_SAMPLES * i : SEGMENT_SAMPLES * (i + 1)]
-            embed, partials, _ = self._encoder.embed_utterance(segment, return_partials=True, rate=PARTIALS_PER_SECOND)
+            embed, partials = self._embed_utterance(segment)
             all_embeds.append(embed)
             n_partials += len(partials)
         segments = np.array(all_embeds)
