@@ -107,6 +107,10 @@ def test_render_photo_with_warp_array_inputs_and_events(head, speech, tmp_path):
     order = [s for s in STAGES if s in seen]
     assert order == ["face", "audio features", "landmarks", "rendering", "encoding", "done"]
     assert [seen.index(s) for s in order] == sorted(seen.index(s) for s in order)
+    # The audio features are computed while the face is found, but their events wait for the
+    # face stage to end: each stage's events form one run.
+    runs = [s for i, s in enumerate(seen) if i == 0 or seen[i - 1] != s]
+    assert runs == order
     frames = [e for e in events if e.stage == "rendering" and e.done is not None]
     assert frames[0].total == result.num_frames and frames[-1].done == result.num_frames
     assert frames[-1].fraction == 1.0 and all(e.eta_seconds is None or e.eta_seconds >= 0 for e in frames)
@@ -303,3 +307,15 @@ def test_landmarks_for_other_audio_are_refused(head, speech, tmp_path):
     result = head.render(np.full((64, 64, 3), 200, np.uint8), speech, tmp_path / "ok.mp4", face_landmarks=face,
                          landmarks=fits)  # ends 0.28 s early, as compat="original" does: allowed
     assert result.num_frames == 33
+
+
+def test_a_portrait_without_a_face_fails_with_no_worker_left_running(head, speech, tmp_path):
+    import threading
+
+    from makeittalk.errors import FaceNotFoundError
+
+    blank = np.full((256, 256, 3), 128, np.uint8)
+    with pytest.raises(FaceNotFoundError):
+        head.render(blank, speech, tmp_path / "none.mp4")
+    assert not any(t.name.startswith("makeittalk-audio-features") for t in threading.enumerate())
+    assert not (tmp_path / "none.mp4").exists()

@@ -39,6 +39,7 @@ from makeittalk.errors import (
     OutputFileError,
 )
 from makeittalk.pipelines.frame_sources import _frame_source, _open_writer, _require_vp9
+from makeittalk.pipelines.front_end import face_and_features
 from makeittalk.pipelines.portrait import PreparedPortrait, _portrait_key, _prepare, _real
 from makeittalk.pipelines.preflight import check_inputs, looks_like_image_path
 from makeittalk.pipelines.progress import ProgressCallback, ProgressEvent, ProgressTracker
@@ -399,11 +400,10 @@ class TalkingHead:
         """The LandmarkSequence (num_frames, 68, 3) in the portrait's pixels for `audio`."""
         tracker = progress if isinstance(progress, ProgressTracker) else ProgressTracker(progress)
         waveform = _load_waveform(audio)
-        tracker.start("face")
-        prepared = self.prepare_portrait(portrait, face_landmarks=face_landmarks, detector=detector)
-        tracker.finish(f"{prepared.landmark_source}, {prepared.style}")
-        return self._animate(prepared, waveform, tracker, fps=fps, seed=seed, still=still,
-                             pose_scale=pose_scale, lip_scale=lip_scale, blink=blink, blink_rate=blink_rate)
+        prepared, features = face_and_features(self, portrait, waveform, tracker, with_features=True,
+                                               face_landmarks=face_landmarks, detector=detector)
+        return self._predict_landmarks(prepared, features, tracker, fps=fps, seed=seed, still=still,
+                                       pose_scale=pose_scale, lip_scale=lip_scale, blink=blink, blink_rate=blink_rate)
 
     def export(self, audio: Any, format: str, output: str | os.PathLike, *, portrait: Any = None,
                **options: Any) -> Path:
@@ -431,10 +431,7 @@ class TalkingHead:
 
         return stream_frames(self, portrait, audio_chunks, **options)
 
-    def _animate(self, prepared: PreparedPortrait, waveform: Any, tracker: ProgressTracker, **options: Any):
-        tracker.start("audio features", f"{waveform.seconds:.1f} s of audio")
-        features = self.animator.features(waveform, progress=tracker.fraction)
-        tracker.finish()
+    def _predict_landmarks(self, prepared: PreparedPortrait, features: Any, tracker: ProgressTracker, **options: Any):
         tracker.start("landmarks")
         sequence = self.animator.animate(features, prepared.face, image_size=prepared.size, progress=tracker.fraction,
                                          **options)
@@ -516,15 +513,17 @@ class TalkingHead:
         tracker = ProgressTracker(progress)
         with self._render_lock:  # GL contexts and the networks' threads: one render at a time
             waveform = _load_waveform(audio)
-            tracker.start("face")
-            prepared = self.prepare_portrait(portrait, face_landmarks=face_landmarks, detector=detector)
-            tracker.finish(f"{prepared.landmark_source}, {prepared.style}, {prepared.size[0]}x{prepared.size[1]}")
-            # Before the audio work: a translator the set lacks fails now, not minutes later.
-            chosen, reason = self.choose_renderer(prepared, renderer)
+            choice: list[tuple[str, str]] = []
+            # Called once the face is known, before the audio work is waited for: a translator
+            # the set lacks fails now, not minutes later.
+            prepared, features = face_and_features(
+                self, portrait, waveform, tracker, with_features=landmarks is None, face_landmarks=face_landmarks,
+                detector=detector, after_face=lambda found: choice.append(self.choose_renderer(found, renderer)))
+            chosen, reason = choice[0]
             if landmarks is None:
-                sequence = self._animate(prepared, waveform, tracker, fps=fps, seed=seed, still=still,
-                                         pose_scale=pose_scale, lip_scale=lip_scale, blink=blink,
-                                         blink_rate=blink_rate)
+                sequence = self._predict_landmarks(prepared, features, tracker, fps=fps, seed=seed, still=still,
+                                                   pose_scale=pose_scale, lip_scale=lip_scale, blink=blink,
+                                                   blink_rate=blink_rate)
             else:
                 sequence = _as_sequence(landmarks, prepared, waveform.seconds)
             out_size = output_size(prepared.size, size)
