@@ -220,10 +220,9 @@ def _render_kwargs(options: dict, args: argparse.Namespace) -> dict:
 def _run_single(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from makeittalk.audio import load_audio
+    from makeittalk.face.prefetch import cancel_prefetches, start_face_prefetch
     from makeittalk.pipelines.preflight import check_inputs
-    from makeittalk.pipelines.progress import make_progress
-    from makeittalk.pipelines.talking_head import TalkingHead, check_render_outputs, _input_paths, _video_format
+    from makeittalk.pipelines.talking_head import check_render_outputs, _input_paths, _video_format
 
     output = Path(args.output)
     # Every bad input at once, before anything heavy is imported or loaded.
@@ -244,6 +243,21 @@ def _run_single(args: argparse.Namespace) -> int:
         _export_specs(args.exports, overwrite=args.overwrite, taken=[output, save],
                       inputs=_input_paths(portrait=args.portrait, audio=args.audio))
     say = (lambda *_: None) if args.quiet or args.json_progress else eprint
+    if kwargs.get("face_landmarks") is None:
+        start_face_prefetch(args.portrait, kwargs.get("detector", "auto"))  # on the core torch's import leaves idle
+    try:
+        return _render_single(args, kwargs, output, export_options, say)
+    finally:
+        cancel_prefetches()
+
+
+def _render_single(args: argparse.Namespace, kwargs: dict, output, export_options: dict, say) -> int:
+    from pathlib import Path
+
+    from makeittalk.audio import load_audio
+    from makeittalk.pipelines.progress import make_progress
+    from makeittalk.pipelines.talking_head import TalkingHead
+
     speech = synthesize_from_args(args, say)
     # Decoding errors too come before the networks load. A saved synthesis is passed by its path,
     # which is what Rhubarb exports name as their sound file.

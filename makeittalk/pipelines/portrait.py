@@ -220,9 +220,14 @@ def _prepare(portrait: Any, face_landmarks: Any, detector: str, style: str, *, d
             rest = check_landmarks(face_landmarks, what="face landmarks")
             source = "given"
     elif rest is None:
+        from makeittalk.face.prefetch import take_prefetched
+
         label = str(portrait) if path is not None else "the portrait"
-        detection = detect_landmarks(load_image(image, "RGB"), detector, name=label,
-                                     device=str(device) if device is not None else None)
+        rgb = load_image(image, "RGB")
+        # The CLI may have started finding this face in a child process (makeittalk.face.prefetch).
+        detection = take_prefetched(rgb, detector, label) if path is not None else None
+        if detection is None:
+            detection = detect_landmarks(rgb, detector, name=label, device=str(device) if device is not None else None)
         rest = detection.landmarks
         source = detection.detector
     if rest.shape[1] == 2:
