@@ -435,3 +435,14 @@ def test_open_mouth_draws_a_cavity_and_a_closed_one_none(ctx, toon_opaque, subje
     outside = ~polygon_mask(frames["open", True].shape, opened[list(INNER_LIP)])
     outside &= ~np.roll(~outside, 2, 0) & ~np.roll(~outside, -2, 0) & ~np.roll(~outside, 2, 1) & ~np.roll(~outside, -2, 1)
     assert not changed[outside].any()
+
+
+def test_rgb_frames_are_the_rgba_frames_without_alpha(astro):
+    moved = ASTRONAUT_LANDMARKS.copy()
+    moved[48:68, 1] += 6.0  # an open-ish mouth: the cavity and teeth pass draw too
+    rgba = astro.render(moved)
+    rgb = astro.render(moved, channels=3)
+    assert rgb.shape == (512, 512, 3) and rgb.flags.c_contiguous
+    np.testing.assert_array_equal(rgb, rgba[..., :3])  # the same framebuffer read twice
+    with pytest.raises(ValueError, match="channels"):
+        astro.render(moved, channels=2)

@@ -45,8 +45,8 @@ class _WarpSource:
         w, h = self.size
         channels = 4 if self.alpha else 3
         for landmarks in self.sequence.landmarks:
-            frame = self._renderer.render(landmarks)
-            yield frame[:h, :w, :channels]
+            frame = self._renderer.render(landmarks, channels=channels)
+            yield frame if frame.shape[:2] == (h, w) else frame[:h, :w]
 
     def __exit__(self, *exc) -> None:
         if self._renderer is not None:
