@@ -3,6 +3,7 @@
     python benchmarks/bench_render.py                          # warp + translator, 30 s, 512x512
     python benchmarks/bench_render.py --renderers warp --seconds 600 --rss   # 10 min, peak RSS
     python benchmarks/bench_render.py --weights original       # an installed weight set instead
+    python benchmarks/bench_render.py --weights default --busy 2   # with two busy processes beside it
     python benchmarks/bench_render.py --first-run --repeat 3   # fixed costs: a 2 s clip and the demo
 
 --first-run times what a new user's first commands cost with the shipped default weights,
@@ -43,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import build_clip, install_rule_filled_weights
+from common import BusyProcesses, build_clip, install_rule_filled_weights
 
 SET_NAME = "bench-render-rulefilled"
 
@@ -183,6 +184,7 @@ def main() -> None:
     parser.add_argument("--json", metavar="FILE", help="write the results here")
     parser.add_argument("--first-run", action="store_true",
                         help="time a 2 s render and the demo with the default weights (fixed costs)")
+    parser.add_argument("--busy", type=int, default=0, help="busy processes running beside it (the loaded figure)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--portrait", help=argparse.SUPPRESS)
     parser.add_argument("--clip", help=argparse.SUPPRESS)
@@ -215,41 +217,44 @@ def main() -> None:
         if args.size != 512:
             photo = photo.resize((args.size, args.size), Image.Resampling.LANCZOS)
         photo.save(portrait)
-        for seconds in args.seconds:
-            clip = build_clip(seconds, tmp_path / f"speech_{seconds:g}s.wav")
-            for renderer in args.renderers:
-                walls, peaks, trees = [], [], []
-                for _ in range(args.repeat):
-                    out = tmp_path / f"out_{renderer}.mp4"
-                    command = [sys.executable, __file__, "--child", "--portrait", str(portrait), "--clip", str(clip),
-                               "--out", str(out), "--renderer", renderer, "--weights", weights, "--fps",
-                               str(args.fps), "--device", args.device] + (["--rss"] if args.rss else []) + (
-                                   ["--batch-size", str(args.batch_size)] if args.batch_size else [])
-                    done = subprocess.run(command, env=env, capture_output=True, text=True)
-                    if done.returncode != 0:
-                        sys.stderr.write(done.stderr)
-                        raise SystemExit(f"the {renderer} {seconds:g} s case failed")
-                    row = json.loads(done.stdout.strip().splitlines()[-1])
-                    walls.append(row["wall_s"])
-                    peaks.append(row["peak_rss_mb"])
-                    trees.append(row["tree_peak_rss_mb"])
-                result = {
-                    "renderer": renderer,
-                    "audio_seconds": seconds,
-                    "size": f"{args.size}x{args.size}",
-                    "fps": args.fps,
-                    "batch_size": args.batch_size if renderer == "translator" else None,
-                    "frames": int(np.ceil(seconds * args.fps - 1e-9)),
-                    "wall_s": [round(w, 2) for w in walls],
-                    "rtf": round(min(walls) / seconds, 3),
-                    "rtf_mean": round(float(np.mean(walls)) / seconds, 3),
-                    "peak_rss_mb": round(max(peaks)),
-                    "tree_peak_rss_mb": round(max(trees)) if args.rss else None,
-                    "cpu": platform.processor() or platform.machine(),
-                    "cores": os.cpu_count(),
-                }
-                results.append(result)
-                print(json.dumps(result), flush=True)
+        clips = {seconds: build_clip(seconds, tmp_path / f"speech_{seconds:g}s.wav") for seconds in args.seconds}
+        with BusyProcesses(args.busy):
+            for seconds in args.seconds:
+                clip = clips[seconds]
+                for renderer in args.renderers:
+                    walls, peaks, trees = [], [], []
+                    for _ in range(args.repeat):
+                        out = tmp_path / f"out_{renderer}.mp4"
+                        command = [sys.executable, __file__, "--child", "--portrait", str(portrait), "--clip", str(clip),
+                                   "--out", str(out), "--renderer", renderer, "--weights", weights, "--fps",
+                                   str(args.fps), "--device", args.device] + (["--rss"] if args.rss else []) + (
+                                       ["--batch-size", str(args.batch_size)] if args.batch_size else [])
+                        done = subprocess.run(command, env=env, capture_output=True, text=True)
+                        if done.returncode != 0:
+                            sys.stderr.write(done.stderr)
+                            raise SystemExit(f"the {renderer} {seconds:g} s case failed")
+                        row = json.loads(done.stdout.strip().splitlines()[-1])
+                        walls.append(row["wall_s"])
+                        peaks.append(row["peak_rss_mb"])
+                        trees.append(row["tree_peak_rss_mb"])
+                    result = {
+                        "renderer": renderer,
+                        "audio_seconds": seconds,
+                        "size": f"{args.size}x{args.size}",
+                        "fps": args.fps,
+                        "batch_size": args.batch_size if renderer == "translator" else None,
+                        "frames": int(np.ceil(seconds * args.fps - 1e-9)),
+                        "wall_s": [round(w, 2) for w in walls],
+                        "rtf": round(min(walls) / seconds, 3),
+                        "rtf_mean": round(float(np.mean(walls)) / seconds, 3),
+                        "peak_rss_mb": round(max(peaks)),
+                        "tree_peak_rss_mb": round(max(trees)) if args.rss else None,
+                        "cpu": platform.processor() or platform.machine(),
+                        "cores": os.cpu_count(),
+                        "busy_processes": args.busy,
+                    }
+                    results.append(result)
+                    print(json.dumps(result), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
 

@@ -62,3 +62,30 @@ def install_rule_filled_weights(home: Path, set_name: str, *, translator: bool =
         write_original_checkpoint(REFERENCE_DIR / f"{name}.manifest.json", checkpoints / f"{name}.pth", variants)
     os.environ["MAKEITTALK_HOME"] = str(home)
     import_original(checkpoints, set_name, overwrite=True)
+
+
+def _spin(stop) -> None:
+    x = 0
+    while not stop.is_set():
+        x = (x * 1103515245 + 12345) % 2147483648
+
+
+class BusyProcesses:
+    """`with BusyProcesses(n):` runs n processes that each keep a core busy (the "loaded" figures)."""
+
+    def __init__(self, count: int) -> None:
+        import multiprocessing
+
+        self._stop = multiprocessing.Event()
+        self._processes = [multiprocessing.Process(target=_spin, args=(self._stop,), daemon=True)
+                           for _ in range(count)]
+
+    def __enter__(self) -> "BusyProcesses":
+        for process in self._processes:
+            process.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        for process in self._processes:
+            process.join()
