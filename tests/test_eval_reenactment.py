@@ -187,3 +187,26 @@ def test_cli_frames_without_a_translator_scores_the_warp_only(clip_dir, tmp_path
 def test_cli_translator_needs_frames(tmp_path):
     code, _, err = _run(str(tmp_path), "--frames-per-clip", "3")
     assert code != 0 and "--frames" in err
+
+
+def test_eval_frames_are_the_photo_path_frames(clip_dir, tiny_translator):
+    # The eval redraws mouths on copies of its warp frames instead of rendering each twice; the
+    # frames must still be exactly what the photo render path (MouthTranslatorRenderer) draws.
+    from makeittalk.pipelines.mouth_render import MouthTranslatorRenderer
+    from renderer.warp import RenderConfig, WarpRenderer
+
+    translator = MouthTranslator.from_pretrained(tiny_translator, "cpu")
+    portrait = re.read_video_frames(clip_dir / f"{CLIPS[0]}.mp4", [0])[0]
+    with np.load(clip_dir / f"{CLIPS[0]}.landmarks.npz") as data:
+        points = data["landmarks"].astype(np.float64)
+    targets = [points[k] for k in (3, 9, 15)]
+    renders = re.render_frames(portrait, points[0], targets, translator, batch_size=2)
+    with WarpRenderer(portrait, points[0], config=RenderConfig(style="photo")) as warp:
+        expected_warp = [warp.render(lm)[:, :, :3] for lm in targets]
+        path = MouthTranslatorRenderer(translator, warp, portrait, points[0], batch_size=2)
+        expected = [frame[:, :, :3] for frame in path.render_sequence(targets)]
+    for ours, theirs in zip(renders["warp"], expected_warp):
+        np.testing.assert_array_equal(ours, theirs)
+    for ours, theirs in zip(renders["translator"], expected):
+        np.testing.assert_array_equal(ours, theirs)
+    assert any(not np.array_equal(a, b) for a, b in zip(renders["warp"], renders["translator"]))

@@ -206,10 +206,16 @@ def render_frames(portrait: np.ndarray, rest: np.ndarray, landmarks: list[np.nda
     from renderer.warp import RenderConfig, WarpRenderer
 
     with WarpRenderer(portrait, rest, config=RenderConfig(style="photo")) as warp:
-        renders = {"warp": [np.ascontiguousarray(warp.render(lm)[:, :, :3]) for lm in landmarks]}
-        if translator is not None:
-            mouth = MouthTranslatorRenderer(translator, warp, portrait, rest, batch_size=batch_size)
-            renders["translator"] = [np.ascontiguousarray(f[:, :, :3]) for f in mouth.render_sequence(landmarks)]
+        renders = {"warp": [warp.render(lm, channels=3) for lm in landmarks]}
+        if translator is None:
+            return renders
+        # On copies of the warp's frames, so that the warp renders each frame once.
+        mouth = MouthTranslatorRenderer(translator, warp, portrait, rest, batch_size=batch_size, channels=3)
+    renders["translator"] = []
+    for start in range(0, len(landmarks), mouth.batch_size):
+        chunk = range(start, min(start + mouth.batch_size, len(landmarks)))
+        renders["translator"] += mouth.redraw([renders["warp"][k].copy() for k in chunk],
+                                              [mouth.output_points(landmarks[k]) for k in chunk])
     return renders
 
 

@@ -103,14 +103,14 @@ class _MouthTranslatorSource(_WarpSource):
         super().__enter__()
         puppet = self.prepared.puppet
         self._mouth = MouthTranslatorRenderer(translator, self._renderer, np.asarray(puppet.image),
-                                              puppet.landmarks, batch_size=self.batch_size)
+                                              puppet.landmarks, batch_size=self.batch_size,
+                                              channels=4 if self.alpha else 3)
         return self
 
     def frames(self):
         w, h = self.size
-        channels = 4 if self.alpha else 3
         for frame in self._mouth.render_sequence(self.sequence.landmarks):
-            yield frame[:h, :w, :channels]
+            yield frame if frame.shape[:2] == (h, w) else frame[:h, :w]
 
 
 def _frame_source(head: TalkingHead, chosen: str, prepared: PreparedPortrait, sequence: Any,

@@ -61,7 +61,7 @@ class MouthTranslatorRenderer:
     """
 
     def __init__(self, translator, warp, portrait_rgb: np.ndarray, rest_landmarks: np.ndarray, *,
-                 batch_size: int | None = None) -> None:
+                 batch_size: int | None = None, channels: int = 4) -> None:
         from makeittalk.training.tasks.mouth_translator import translator_inputs
 
         self.translator = translator.eval()
@@ -76,8 +76,16 @@ class MouthTranslatorRenderer:
         self._inputs = translator_inputs
         self._source_size = tuple(int(v) for v in warp.source_size)
         self._output_size = tuple(int(v) for v in warp.output_size)
+        self.channels = channels  # of the frames render_sequence yields: 3 (RGB, for video) or 4
 
-    def _finish(self, frames: list[np.ndarray], landmarks: list[np.ndarray]) -> list[np.ndarray]:
+    def output_points(self, landmarks: np.ndarray) -> np.ndarray:
+        """(68, 2) landmarks in the portrait's pixels -> in the warp's output pixels."""
+        lm = np.asarray(landmarks, dtype=np.float64)[:, :2]
+        return lm if self._output_size == self._source_size else _scale_points(lm, self._source_size, self._output_size)
+
+    def redraw(self, frames: list[np.ndarray], landmarks: list[np.ndarray]) -> list[np.ndarray]:
+        """The warp's `frames` (H, W, 3|4) with the mouth redrawn, in one network call;
+        `landmarks` in output pixels (see output_points). Writeable frames are changed in place."""
         region = self.region
         xs, weights, matrices = [], [], []
         for frame, points in zip(frames, landmarks):
@@ -110,14 +118,13 @@ class MouthTranslatorRenderer:
         points: list[np.ndarray] = []
         for landmarks in landmark_frames:
             lm = np.asarray(landmarks, dtype=np.float64)[:, :2]
-            frames.append(self.warp.render(lm))
-            points.append(lm if self._output_size == self._source_size
-                          else _scale_points(lm, self._source_size, self._output_size))
+            frames.append(self.warp.render(lm, channels=self.channels))
+            points.append(self.output_points(lm))
             if len(frames) == self.batch_size:
-                yield from self._finish(frames, points)
+                yield from self.redraw(frames, points)
                 frames, points = [], []
         if frames:
-            yield from self._finish(frames, points)
+            yield from self.redraw(frames, points)
 
     def render(self, landmarks: np.ndarray) -> np.ndarray:
         return next(iter(self.render_sequence([landmarks])))
