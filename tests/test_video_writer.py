@@ -102,3 +102,22 @@ def test_ffmpeg_dying_is_a_clear_error_and_leaves_nothing(tmp_path):
     with pytest.raises(MakeItTalkError, match="ffmpeg failed"):
         writer.close()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_read_frames_at_returns_the_wanted_frames_in_order(tmp_path):
+    from makeittalk.pipelines.video import read_frames_at
+
+    out = tmp_path / "levels.mp4"
+    with VideoWriter(out, audio_samples=None, settings=VideoSettings(fps=25)) as writer:
+        for level in range(0, 200, 20):  # 10 flat grey frames, each brighter than the last
+            writer.write(np.full((32, 48, 3), level, np.uint8))
+    got = list(read_frames_at(out, [7, 2, 40, 2]))  # unordered, repeated, and one past the end
+    assert [number for number, _ in got] == [2, 7]
+    for number, frame in got:
+        assert frame.shape == (32, 48, 3) and frame.dtype == np.uint8
+        assert abs(float(frame.mean()) - 20 * number) < 3  # H.264 at CRF 18 keeps a flat level
+    assert list(read_frames_at(out, [])) == []
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    with pytest.raises(MakeItTalkError, match="cannot decode .*broken.mp4"):
+        list(read_frames_at(broken, [0]))

@@ -174,28 +174,9 @@ def pick_frames(detected: np.ndarray, count: int, *, last: int | None = None) ->
 
 def read_video_frames(video: Path, indices: list[int]) -> dict[int, np.ndarray]:
     """The decoded (H, W, 3) uint8 RGB frames `indices` of `video` (those the video has)."""
-    import imageio_ffmpeg
+    from makeittalk.pipelines.video import read_frames_at
 
-    from makeittalk.pipelines.video import ffmpeg_error_line
-
-    wanted, frames = set(indices), {}
-    if not wanted:
-        return frames
-    last = max(wanted)
-    try:
-        reader = imageio_ffmpeg.read_frames(str(video))
-        try:
-            width, height = next(reader)["size"]
-            for number, raw in enumerate(reader):
-                if number in wanted:
-                    frames[number] = np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3).copy()
-                if number >= last:
-                    break
-        finally:
-            reader.close()
-    except Exception as exc:  # noqa: BLE001 - ffmpeg's own message names the problem
-        raise MakeItTalkError(f"cannot decode {video} ({ffmpeg_error_line(exc)})") from None
-    return frames
+    return {number: frame.copy() for number, frame in read_frames_at(video, indices)}
 
 
 def render_frames(portrait: np.ndarray, rest: np.ndarray, landmarks: list[np.ndarray], translator: Any | None,

@@ -15,6 +15,7 @@ import tempfile
 import wave
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -230,6 +231,30 @@ class VideoInfo:
     video_codec: str
     audio_codec: str | None
     num_frames: int
+
+
+def read_frames_at(path: str | os.PathLike, indices) -> "Iterator[tuple[int, np.ndarray]]":
+    """(frame number, (H, W, 3) uint8 RGB read-only array) for each of `indices` that the video
+    has, in order; decoding stops at the last one wanted. A video ffmpeg cannot read raises
+    MakeItTalkError naming it and ffmpeg's reason."""
+    import imageio_ffmpeg
+
+    wanted = {int(i) for i in indices}
+    if not wanted:
+        return
+    last = max(wanted)
+    reader = imageio_ffmpeg.read_frames(str(path))
+    try:
+        width, height = next(reader)["size"]
+        for number, raw in enumerate(reader):
+            if number in wanted:
+                yield number, np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3)
+            if number >= last:
+                break
+    except Exception as exc:  # noqa: BLE001 - ffmpeg's own message names the problem
+        raise MakeItTalkError(f"cannot decode {path} ({ffmpeg_error_line(exc)})") from None
+    finally:
+        reader.close()
 
 
 def ffmpeg_error_line(exc: Exception) -> str:

@@ -34,7 +34,6 @@ import torch
 from makeittalk.errors import MakeItTalkError
 from makeittalk.face.mouth_region import MouthRegion, crop_matrix, map_points, mouth_guides, mouth_masks, warp_into_crop
 from makeittalk.models.mouth_translator import MouthTranslator, MouthTranslatorConfig
-from makeittalk.pipelines.video import ffmpeg_error_line
 from makeittalk.training.config import ConfigError, TrainConfig
 from makeittalk.training.data import Clip, DatasetError
 from makeittalk.training.loop import TrainingTask
@@ -117,8 +116,7 @@ def load_mouth_frames(clip: Clip, region: MouthRegion, max_frames: int, referenc
                       ) -> MouthFrames:
     """Decode `clip`'s video, keep up to `max_frames` evenly spaced aligned mouth crops, and warp
     every kept frame from each of `references` reference frames (as the photo path renders)."""
-    import imageio_ffmpeg
-
+    from makeittalk.pipelines.video import read_frames_at
     from renderer.warp import RenderConfig, WarpRenderer
 
     points, _ = frame_landmarks(clip)
@@ -132,23 +130,11 @@ def load_mouth_frames(clip: Clip, region: MouthRegion, max_frames: int, referenc
         raise DatasetError(f"clip {clip.id}: its video {video} does not exist (prepare the dataset again where the videos are)")
     size = region.size
     images: list[np.ndarray | None] = [None] * len(chosen)
-    reader = imageio_ffmpeg.read_frames(str(video))
     try:
-        meta = next(reader)
-        width, height = meta["size"]
-        last = int(chosen[-1])
-        for number, raw in enumerate(reader):
-            k = wanted.get(number)
-            if k is not None:
-                images[k] = np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3)
-            if number >= last:
-                break
-    except DatasetError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - ffmpeg's own message names the problem
-        raise DatasetError(f"clip {clip.id}: cannot decode {video} ({ffmpeg_error_line(exc)})") from None
-    finally:
-        reader.close()
+        for number, rgb in read_frames_at(video, chosen):
+            images[wanted[number]] = rgb
+    except MakeItTalkError as exc:
+        raise DatasetError(f"clip {clip.id}: {exc}") from None
     got = [k for k, image in enumerate(images) if image is not None]
     if len(got) < 2:
         raise DatasetError(f"clip {clip.id}: only {len(got)} decodable frames with landmarks in {video}")

@@ -43,7 +43,7 @@ import torch.nn.functional as F
 
 from makeittalk.errors import MakeItTalkError, WeightsError
 from makeittalk.models import ImageTranslator, ImageTranslatorConfig
-from makeittalk.pipelines.video import ffmpeg_error_line, read_video_header
+from makeittalk.pipelines.video import read_video_header
 from makeittalk.training.config import ConfigError, TrainConfig
 from makeittalk.training.data import Clip, DatasetError
 from makeittalk.training.loop import TrainingTask
@@ -181,9 +181,8 @@ def evenly_spaced(indices: np.ndarray, count: int) -> np.ndarray:
 
 def load_clip_frames(clip: Clip, size: int, max_frames: int, crop_mode: str = "clip") -> ClipFrames:
     """Decode `clip`'s video and keep up to `max_frames` evenly spaced face crops."""
-    import imageio_ffmpeg
-
     from makeittalk.pipelines.translator_render import FaceCrop
+    from makeittalk.pipelines.video import read_frames_at
 
     points, _ = frame_landmarks(clip)
     faces = np.flatnonzero(np.isfinite(points).all(axis=(1, 2)))
@@ -199,27 +198,17 @@ def load_clip_frames(clip: Clip, size: int, max_frames: int, crop_mode: str = "c
     crops = np.empty((len(chosen), size, size, 3), np.uint8)
     crop_points = np.empty((len(chosen), 68, 2), np.float64)
     got = np.zeros(len(chosen), bool)
-    reader = imageio_ffmpeg.read_frames(str(video))
     try:
-        meta = next(reader)
-        width, height = meta["size"]
-        last = int(chosen[-1])
-        for number, raw in enumerate(reader):
-            k = wanted.get(number)
-            if k is not None:
-                rgb = np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3)
-                crop = FaceCrop.from_landmarks(rgb, median if crop_mode == "clip" else points[number], size=size)
-                crops[k] = crop.crop_bgr
-                crop_points[k] = crop.to_crop(points[number])
-                got[k] = True
-            if number >= last:
-                break
+        for number, rgb in read_frames_at(video, chosen):
+            k = wanted[number]
+            crop = FaceCrop.from_landmarks(rgb, median if crop_mode == "clip" else points[number], size=size)
+            crops[k] = crop.crop_bgr
+            crop_points[k] = crop.to_crop(points[number])
+            got[k] = True
     except DatasetError:
         raise
-    except Exception as exc:  # noqa: BLE001 - ffmpeg's own message names the problem
-        raise DatasetError(f"clip {clip.id}: cannot decode {video} ({ffmpeg_error_line(exc)})") from None
-    finally:
-        reader.close()
+    except MakeItTalkError as exc:
+        raise DatasetError(f"clip {clip.id}: {exc}") from None
     if got.sum() < 2:
         raise DatasetError(f"clip {clip.id}: only {int(got.sum())} of its frames with landmarks could be decoded from {video}")
     return ClipFrames(clip, crops[got], crop_points[got], chosen[got])
