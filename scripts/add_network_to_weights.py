@@ -24,9 +24,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from build_default_weights import RECIPES, TRAINING_DATA, network_record, portable_paths  # noqa: E402
+from build_default_weights import RECIPES, TRAINING_DATA, network_record, portable_paths, update_manifest  # noqa: E402
 
-from makeittalk.weights.store import MANIFEST_FILE, NETWORK_FILES, SET_FILE, set_digest, sha256_file  # noqa: E402
+from makeittalk.weights.store import NETWORK_FILES, SET_FILE, set_digest, sha256_file  # noqa: E402
 
 
 def main() -> int:
@@ -87,16 +87,7 @@ def main() -> int:
     partial.chmod(0o644)
     partial.replace(set_file)
 
-    manifest_path = args.pretrained / MANIFEST_FILE
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    manifest["files"] = [f for f in manifest["files"] if not str(f["path"]).startswith(f"{args.name}/")]
-    for rel in sorted([*files, SET_FILE]):
-        path = target / rel
-        manifest["files"].append({"path": f"{args.name}/{rel}", "sha256": sha256_file(path), "bytes": path.stat().st_size})
-    tmp = manifest_path.with_suffix(".json.partial")
-    tmp.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(manifest_path)
-    total = sum(f["bytes"] for f in manifest["files"])
+    total = update_manifest(args.pretrained, args.name, files)
     print(f"{target / network}: added; {total / 1e6:.1f} MB in the manifest")
     return 0
 

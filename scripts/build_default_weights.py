@@ -272,21 +272,28 @@ def main() -> int:
         shutil.rmtree(staging, ignore_errors=True)
         raise
 
-    manifest_path = args.pretrained / MANIFEST_FILE
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else {
-        "format": MANIFEST_FORMAT, "format_version": FORMAT_VERSION, "files": []}
-    manifest["files"] = [f for f in manifest.get("files", []) if not str(f["path"]).startswith(f"{args.name}/")]
-    for rel in sorted([*files, SET_FILE]):
-        path = target / rel
-        manifest["files"].append({"path": f"{args.name}/{rel}", "sha256": sha256_file(path), "bytes": path.stat().st_size})
-    manifest["default"] = args.name
-    tmp = manifest_path.with_suffix(".json.partial")
-    tmp.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(manifest_path)
-    total = sum(f["bytes"] for f in manifest["files"])
+    total = update_manifest(args.pretrained, args.name, files, make_default=True)
     print(f"{target}: {len(files)} network files, {total / 1e6:.1f} MB in the manifest; default = {args.name}")
     return 0
 
+
+
+def update_manifest(pretrained: Path, name: str, files: dict, *, make_default: bool = False) -> int:
+    """List set `name`'s `files` (and its weightset.json) with their sha256 in pretrained/manifest.json,
+    replacing its old entries; written atomically. Returns the bytes the manifest lists in all."""
+    manifest_path = pretrained / MANIFEST_FILE
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else {
+        "format": MANIFEST_FORMAT, "format_version": FORMAT_VERSION, "files": []}
+    manifest["files"] = [f for f in manifest.get("files", []) if not str(f["path"]).startswith(f"{name}/")]
+    for rel in sorted([*files, SET_FILE]):
+        path = pretrained / name / rel
+        manifest["files"].append({"path": f"{name}/{rel}", "sha256": sha256_file(path), "bytes": path.stat().st_size})
+    if make_default:
+        manifest["default"] = name
+    tmp = manifest_path.with_suffix(".json.partial")
+    tmp.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(manifest_path)
+    return sum(f["bytes"] for f in manifest["files"])
 
 if __name__ == "__main__":
     raise SystemExit(main())
