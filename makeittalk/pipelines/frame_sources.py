@@ -18,7 +18,10 @@ if TYPE_CHECKING:
 # frame sources
 
 
-class _WarpSource:
+class _FrameSource:
+    """What every frame source is given: the portrait, the landmark sequence, the output size,
+    the background and whether frames keep alpha (WebM)."""
+
     def __init__(self, prepared: PreparedPortrait, sequence: Any, size: tuple[int, int], background: Any,
                  alpha: bool) -> None:
         self.prepared = prepared
@@ -27,6 +30,9 @@ class _WarpSource:
         self.background = background
         self.alpha = alpha
         self._renderer = None
+
+
+class _WarpSource(_FrameSource):
 
     def __enter__(self) -> _WarpSource:
         from renderer.warp import RenderConfig, RenderStyle, WarpRenderer
@@ -54,17 +60,15 @@ class _WarpSource:
             self._renderer = None
 
 
-class _TranslatorSource:
+class _TranslatorSource(_FrameSource):
+    """The original's full-face translator on the face crop."""
+
     def __init__(self, head: TalkingHead, prepared: PreparedPortrait, sequence: Any, size: tuple[int, int],
                  background: Any, alpha: bool, batch_size: int | None, precision: str = "auto") -> None:
+        super().__init__(prepared, sequence, size, background, alpha)
         self.head = head
-        self.precision = precision
-        self.prepared = prepared
-        self.sequence = sequence
-        self.size = size
-        self.background = background
-        self.alpha = alpha
         self.batch_size = batch_size
+        self.precision = precision
 
     def __enter__(self) -> _TranslatorSource:
         from makeittalk.pipelines.translator_render import TranslatorRenderer
