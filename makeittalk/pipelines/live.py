@@ -135,9 +135,9 @@ class LiveRenderer:
 
     def render(self, landmarks: np.ndarray) -> np.ndarray:
         points = landmarks if self._scale is None else self._scale_points(landmarks[None], *self._scale)[0]
-        frame = self._renderer.render(points)
+        frame = self._renderer.render(points, channels=3)
         w, h = self.size
-        return np.ascontiguousarray(frame[:h, :w, :3])
+        return frame if frame.shape[:2] == (h, w) else np.ascontiguousarray(frame[:h, :w])
 
     def close(self) -> None:
         self._renderer.release()
@@ -234,7 +234,7 @@ class FragmentedMp4Writer:
 
     def __init__(self, output: Path, fps: float, size: tuple[int, int], *, overwrite: bool) -> None:
         from makeittalk.fileio import check_output_path
-        from makeittalk.pipelines.video import ffmpeg_executable
+        from makeittalk.pipelines.video import ffmpeg_executable, widen_pipe
 
         check_output_path(output, overwrite=overwrite, suffixes=(".mp4",))
         self.output = output
@@ -255,6 +255,7 @@ class FragmentedMp4Writer:
                    "-movflags", "frag_keyframe+empty_moov+default_base_moof", "-f", "mp4", str(output)]
         self._log = open(Path(self._folder.name) / "ffmpeg.log", "w+b")
         self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=self._log, process_group=0)
+        widen_pipe(self._process.stdin, w * h * 3)
         self._audio: queue.Queue = queue.Queue()
         self._audio_thread = threading.Thread(target=self._feed_audio, daemon=True)
         self._audio_thread.start()
@@ -271,7 +272,7 @@ class FragmentedMp4Writer:
             if frame is None:
                 return
             try:
-                self._process.stdin.write(frame.tobytes())
+                self._process.stdin.write(memoryview(np.ascontiguousarray(frame)).cast("B"))
             except (BrokenPipeError, ValueError, OSError) as exc:
                 self._video_error = exc
                 return

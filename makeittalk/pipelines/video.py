@@ -136,7 +136,7 @@ class VideoWriter:
         # Its own process group: a terminal's Ctrl+C goes to this process, which then aborts
         # the encoder itself, instead of racing an encoder that died first ("ffmpeg stopped").
         self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=self._stderr, process_group=0)
-        _widen_pipe(self._process.stdin, width * height * codec.channels)
+        widen_pipe(self._process.stdin, width * height * codec.channels)
         self.size = (width, height)
 
     def write(self, frame: np.ndarray) -> None:
@@ -201,7 +201,7 @@ class VideoWriter:
 _F_SETPIPE_SZ = 1031  # Linux; fcntl.F_SETPIPE_SZ where Python defines it
 
 
-def _widen_pipe(stream, frame_bytes: int) -> None:
+def widen_pipe(stream, frame_bytes: int) -> None:
     """Let the pipe to ffmpeg hold a whole frame (Linux; up to /proc/sys/fs/pipe-max-size).
 
     With the default 64 KiB pipe every 512x512 frame took a dozen writes, each waking the
