@@ -77,3 +77,16 @@ def test_quick_exit_keeps_exit_codes_output_and_atexit_handlers(tmp_path):
         assert ("thread finished" in result.stdout) == (mode == "thread")
     missing = run_cli("render", str(tmp_path / "none.png"), str(tmp_path / "none.wav"), "-o", str(tmp_path / "o.mp4"))
     assert missing.returncode == 2 and "file not found" in missing.stderr
+
+
+def test_the_command_shortens_openmp_spinning_unless_the_user_chose(tmp_path):
+    import os
+
+    script = ("import os\nfrom makeittalk.cli import main as cli\n"
+              "cli.main = lambda: print(os.environ['GOMP_SPINCOUNT']) or 0\ncli.console_main()\n")
+    env = {k: v for k, v in os.environ.items() if k != "GOMP_SPINCOUNT"}
+    ours = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert ours.returncode == 0 and ours.stdout.strip() == "10000"
+    theirs = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            env={**env, "GOMP_SPINCOUNT": "5"}, timeout=120)
+    assert theirs.stdout.strip() == "5"
