@@ -744,10 +744,11 @@ class LandmarkAnimator:
         ds_post = pp.scale_pose(shaped, amp_pos)
         procedural_gain = float(self.tuning.get("procedural_pose", 0.0)) * config.amp_pos / pp.DEFAULT_AMP_POS
         if procedural_gain > 0:
-            from makeittalk.animation.head_motion import procedural_pose, rigid_delta
+            from makeittalk.animation.head_motion import HeadMotionStyle, procedural_pose, rigid_delta
 
             loudness = np.asarray(feats.mel, dtype=np.float64).mean(axis=1)[:num_windows]
-            pose = procedural_pose(num_windows, loudness, seed=config.seed)
+            style = HeadMotionStyle.from_settings(self.tuning.get("procedural_style"))
+            pose = procedural_pose(num_windows, loudness, seed=config.seed, style=style)
             ds_post = ds_post + rigid_delta(face_id, pose * procedural_gain)
         calibrated = pp.calibrate_content(delta_content) if self.tuning.get("calibrate_content", True) else delta_content
         dc_post = pp.amplify_lips(calibrated, amp_lip, amp_lip)
@@ -805,19 +806,21 @@ def _as_static_face(face: Any, tweaks: bool = True) -> Any:
 #: rigid_pose true keeps only the similarity motion of each speaker-branch frame (see
 #: postprocess.rigid_speaker_delta), for speaker branches trained on head motion alone.
 #: procedural_pose GAIN adds the procedural head motion of animation.head_motion (scaled by
-#: pose_scale, removed by still), for speaker branches that predict almost none.
+#: pose_scale, removed by still), for speaker branches that predict almost none; procedural_style
+#: {field: number} overrides its HeadMotionStyle (sizes, bands; fitted by scripts/fit_head_motion.py).
 #: content_delay_frames D: the content branch was trained with D frames of past audio in each
 #: window (see delay_content_windows). content_features "source": it reads the normalised mel of
 #: the input voice itself instead of AutoVC's conversion ("converted", the original's design).
 TUNING_KEYS = {"amp_lip": float, "amp_pos": float, "calibrate_content": bool, "face_tweaks": bool, "rigid_pose": bool,
-               "procedural_pose": float, "content_delay_frames": int, "content_features": str}
+               "procedural_pose": float, "content_delay_frames": int, "content_features": str,
+               "procedural_style": dict}
 _TUNING_CHOICES = {"content_features": ("converted", "source")}
 
 
 def _check_tuning(tuning: dict[str, Any]) -> dict[str, Any]:
     for key, value in tuning.items():
         kind = TUNING_KEYS.get(key)
-        accepted = {float: (int, float), bool: bool, int: int, str: str}.get(kind)
+        accepted = {float: (int, float), bool: bool, int: int, str: str, dict: dict}.get(kind)
         if accepted is None or not isinstance(value, accepted) or (kind is int and (isinstance(value, bool)
                                                                                      or not 0 <= value < WINDOW_FRAMES)) \
                 or (kind is str and value not in _TUNING_CHOICES[key]):
@@ -825,6 +828,10 @@ def _check_tuning(tuning: dict[str, Any]) -> dict[str, Any]:
                 f"weight-set animation setting {key}={value!r} is not valid; known: "
                 + ", ".join(f"{k} ({t.__name__})" for k, t in TUNING_KEYS.items())
             )
+    if "procedural_style" in tuning:
+        from makeittalk.animation.head_motion import HeadMotionStyle
+
+        HeadMotionStyle.from_settings(tuning["procedural_style"])
     return dict(tuning)
 
 

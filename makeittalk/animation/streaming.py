@@ -171,36 +171,45 @@ class IncrementalMel:
 
 
 class CausalHeadMotion:
-    """The default set's procedural head motion (animation.head_motion) with causal filters."""
+    """The default set's procedural head motion (animation.head_motion) with causal filters.
 
-    def __init__(self, seed: int) -> None:
+    Like offline, the motion is a stationary process of fixed size (no running rescaling).
+    """
+
+    def __init__(self, seed: int, style: Any = None) -> None:
         from scipy.signal import butter, sosfilt
 
-        from makeittalk.animation.head_motion import HeadMotionStyle
+        from makeittalk.animation import head_motion as hm
 
-        self.style = HeadMotionStyle()
+        self.style = style or hm.HeadMotionStyle()
         fps = INTERNAL_FPS
         self._rng = np.random.default_rng(np.random.SeedSequence([seed, 0x4EAD]))
         self._sign = float(self._rng.choice([-1.0, 1.0]))
-        self._sway = butter(2, self.style.sway_hz / (fps / 2), btype="low", output="sos")
-        self._band = butter(2, [self.style.nod_band_hz[0] / (fps / 2), self.style.nod_band_hz[1] / (fps / 2)],
-                            btype="band", output="sos")
+        self._sway = hm.sway_filter(self.style, fps)
+        self._sway_gain = hm.noise_gain(self._sway, zero_phase=False)
+        self._band = hm.nod_filter(self.style, fps)
         self._calm = butter(2, 0.5 / (fps / 2), btype="low", output="sos")
         self._zi_sway = np.zeros((self._sway.shape[0], 2, 5))
         self._zi_band = np.zeros((self._band.shape[0], 2))
         self._zi_calm = np.zeros((self._calm.shape[0], 2))
         self._level_min = None
         self._level_max = None
-        # Running std of each filtered signal, so that they have unit size as offline.
-        self._sq = np.full(6, 1e-12)
-        self._n = 0
-        # The filters' warm-up: a second of noise, as offline's padding hides the edges.
-        warm = self._rng.standard_normal((int(fps), 5))
+        # The filters' warm-up: two seconds of noise, as offline's padding hides the edges.
+        warm = self._rng.standard_normal((int(2 * fps), 5))
         _, self._zi_sway = sosfilt(self._sway, warm, axis=0, zi=self._zi_sway)
+        self._roll_sign = float(self._rng.choice([-1.0, 1.0])) if self.style.roll_speech_share > 0 else 0.0
+        self._drift = hm.drift_filter(self.style, fps) if self.style.drift_size > 0 else None
+        if self._drift is not None:
+            self._drift_gain = hm.noise_gain(self._drift, zero_phase=False)
+            # Its warm-up: three of its time constants, so the stream starts at its stationary size.
+            warm = self._rng.standard_normal((int(3 * fps / self.style.drift_hz), 5))
+            _, self._zi_drift = sosfilt(self._drift, warm, axis=0, zi=np.zeros((self._drift.shape[0], 2, 5)))
 
     def step(self, loudness: np.ndarray) -> np.ndarray:
         """(n, 5) yaw, pitch, roll, shift x, shift y at gain 1 for n new frames' mel loudness."""
         from scipy.signal import sosfilt
+
+        from makeittalk.animation.head_motion import SPEECH_DRIVE_STD
 
         n = loudness.shape[0]
         if n == 0:
@@ -214,19 +223,19 @@ class CausalHeadMotion:
         drive, self._zi_band = sosfilt(self._band, level, zi=self._zi_band)
         calm_in, self._zi_calm = sosfilt(self._calm, activity, zi=self._zi_calm)
         sway, self._zi_sway = sosfilt(self._sway, self._rng.standard_normal((n, 5)), axis=0, zi=self._zi_sway)
-        signals = np.concatenate([sway, drive[:, None]], axis=1)
-        self._sq = self._sq + np.sum(signals ** 2, axis=0)
-        self._n += n
-        std = np.sqrt(self._sq / self._n)
-        sway = sway / std[:5]
-        drive = drive / std[5]
+        sway = sway / self._sway_gain
+        if self._drift is not None:
+            drift, self._zi_drift = sosfilt(self._drift, self._rng.standard_normal((n, 5)), axis=0, zi=self._zi_drift)
+            sway = sway + self.style.drift_size * drift / self._drift_gain
+        drive = drive / SPEECH_DRIVE_STD
         calm = self.style.silence_calm + (1.0 - self.style.silence_calm) * np.clip(calm_in, 0.0, 1.0)
         share = self.style.speech_share
         follow = np.zeros((n, 5))
         follow[:, 1] = drive
         follow[:, 0] = drive * self._sign * 0.5
         follow[:, 4] = drive * 0.5
-        mix = np.array([share, share, 0.0, 0.0, share])
+        follow[:, 2] = drive * self._roll_sign
+        mix = np.array([share, share, self.style.roll_speech_share, 0.0, share])
         motion = ((1 - mix) * sway + mix * follow) * calm[:, None]
         sizes = np.array([np.radians(self.style.yaw_deg), np.radians(self.style.pitch_deg),
                           np.radians(self.style.roll_deg), self.style.shift_x, self.style.shift_y])
@@ -301,7 +310,9 @@ class StreamingAnimator:
         self.head_gain = float(tuning.get("procedural_pose", 0.0)) * anim.amp_pos / pp.DEFAULT_AMP_POS
         self.calibrate = bool(tuning.get("calibrate_content", True))
         self.mel = IncrementalMel()
-        self.head = CausalHeadMotion(config.seed)
+        from makeittalk.animation.head_motion import HeadMotionStyle
+
+        self.head = CausalHeadMotion(config.seed, HeadMotionStyle.from_settings(tuning.get("procedural_style")))
         self.blinks = StreamingBlinks(config.blink_rate if config.blink else 0.0, config.seed)
         self._mel_rows: deque[np.ndarray] = deque(maxlen=WINDOW_FRAMES + 2)
         self._mel_count = 0
