@@ -8,8 +8,9 @@ For every clip (a video under the clips folder):
    ``width``/``height``), else every frame through `makeittalk.face.detect_landmarks` (as
    `makeittalk data prepare` does).
 3. **Predictions** at the video's frame rate, frame i at i/fps: the model
-   (`LandmarkAnimator.animate(audio, first_face, fps, blink=False, seed=0)`, the animator loaded
-   once for all clips) and the baselines of `makeittalk.evaluation.baselines`. The first ground-truth
+   (`LandmarkAnimator.animate(audio, first_face, fps, blink=False, seed=clip_seed(stem))`, the
+   animator loaded once for all clips; a seed per clip, so the head-motion ratios' medians are
+   over independent draws of the seeded head motion, not one draw repeated on every clip) and the baselines of `makeittalk.evaluation.baselines`. The first ground-truth
    frame with a face is the static face every method starts from.
 4. **Matching**: prediction frame i is compared with the ground-truth frame nearest in time
    to i/fps (within half a ground-truth frame), where that frame has a detected face. All
@@ -27,6 +28,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -216,6 +218,11 @@ class ClipResult:
     methods: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
+def clip_seed(stem: str) -> int:
+    """A stable seed per clip (CRC-32 of its stem)."""
+    return zlib.crc32(stem.encode("utf-8"))
+
+
 def _load_clip_audio(clip: EvalClip, max_seconds: float | None):
     from makeittalk.audio import Waveform, load_audio
     from makeittalk.errors import AudioError
@@ -245,7 +252,7 @@ def evaluate_clip(clip: EvalClip, animator: Any, *, max_seconds: float | None = 
     fps = float(gt.fps)
     face = gt.first_face
     seconds = waveform.num_samples / SAMPLE_RATE
-    sequence = animator.animate(waveform, face, fps=fps, blink=False, seed=0, image_size=gt.size)
+    sequence = animator.animate(waveform, face, fps=fps, blink=False, seed=clip_seed(clip.stem), image_size=gt.size)
     predictions = {model_label: np.asarray(sequence.landmarks, dtype=np.float64)[..., :2]}
     num_frames = len(predictions[model_label])
     predictions = {
