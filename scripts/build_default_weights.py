@@ -168,6 +168,9 @@ def main() -> int:
     parser.add_argument("--procedural-pose", type=float,
                         help="add procedural head motion at this gain (animation.head_motion), for a speaker "
                              "branch that predicts almost none")
+    parser.add_argument("--head-motion", type=Path, metavar="FIT.json",
+                        help="JSON from scripts/fit_head_motion.py: its procedural_style goes into the set's "
+                             "animation settings, and the fit is recorded as is")
     parser.add_argument("--content-delay-frames", type=int,
                         help="frames of past audio in each content window (training's window_delay_frames)")
     parser.add_argument("--content-features", choices=["converted", "source"],
@@ -217,6 +220,9 @@ def main() -> int:
             animation["rigid_pose"] = True
         if args.procedural_pose is not None:
             animation["procedural_pose"] = args.procedural_pose
+        head_motion_fit = json.loads(args.head_motion.read_text(encoding="utf-8")) if args.head_motion else None
+        if head_motion_fit is not None:
+            animation["procedural_style"] = head_motion_fit["procedural_style"]
         if args.content_delay_frames:
             animation["content_delay_frames"] = args.content_delay_frames
         if args.content_features:
@@ -261,6 +267,8 @@ def main() -> int:
             data["translator_evaluation"] = portable_paths(json.loads(args.translator_eval.read_text(encoding="utf-8")))
         if args.gains:
             data["animation_fit"] = json.loads(args.gains.read_text(encoding="utf-8"))
+        if head_motion_fit is not None:
+            data["head_motion_fit"] = head_motion_fit
         data["sha256"] = set_digest({rel: rec["sha256"] for rel, rec in files.items()})
         (staging / SET_FILE).write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
         for path in [staging, *staging.rglob("*")]:

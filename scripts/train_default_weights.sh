@@ -72,7 +72,8 @@ NETWORKS="--autovc $AUTOVC --content $CONTENT --speaker $SPEAKER"
 ANIMATION="$(cat "$CONFIGS/animation_args.txt")"
 
 # Fit the lip and head-motion gains on TRAINING clips (every 20th talking_ar clip, every 10th
-# GRID sentence, every talking clip), so predicted motion is as large as real motion.
+# GRID sentence, every talking clip), so predicted motion is as large as real motion; each group
+# counts once (the geometric mean of the group medians).
 python3 "$REPO/scripts/build_default_weights.py" --pretrained "$WORK" --name uncalibrated --overwrite \
   $NETWORKS $ANIMATION --amp-lip 1.0 --procedural-pose 1.0
 python3 "$REPO/scripts/fit_animation_gains.py" --weights "$WORK/uncalibrated" --json "$WORK/gains.json" \
@@ -81,10 +82,19 @@ python3 "$REPO/scripts/fit_animation_gains.py" --weights "$WORK/uncalibrated" --
   --data "$DATA/talking_grid_s1" --split-from "$WORK/datasets/talking_grid_s1" --every 10 | tail -n 1 > "$WORK/gains.args"
 GAINS="$(cat "$WORK/gains.args")"
 
+# Then the head motion's style (size, sway band, drift) on training clips of every group, at that
+# gain (every talking clip, every 10th talking_ar clip, every 5th GRID sentence; no networks run).
+python3 "$REPO/scripts/build_default_weights.py" --pretrained "$WORK" --name calibrated --overwrite \
+  $NETWORKS $ANIMATION $GAINS
+python3 "$REPO/scripts/fit_head_motion.py" --weights "$WORK/calibrated" --json "$WORK/head_motion.json" \
+  --data "$DATA/talking" --split-from "$WORK/datasets/talking" --every 1 \
+  --data "$DATA/talking_ar" --split-from "$WORK/datasets/talking_ar" --every 10 \
+  --data "$DATA/talking_grid_s1" --split-from "$WORK/datasets/talking_grid_s1" --every 5 > /dev/null
+
 # Evaluate the calibrated candidate on the held-out clips of every group, then assemble
 # pretrained/default with the figures per group.
 python3 "$REPO/scripts/build_default_weights.py" --pretrained "$WORK" --name candidate --overwrite \
-  $NETWORKS $ANIMATION $GAINS
+  $NETWORKS $ANIMATION $GAINS --head-motion "$WORK/head_motion.json"
 EVALS=""
 for GROUP in talking talking_ar talking_grid_s1; do
   makeittalk eval "$DATA/$GROUP" --split-from "$WORK/datasets/$GROUP" --weights "$WORK/candidate" --summary \
@@ -92,4 +102,4 @@ for GROUP in talking talking_ar talking_grid_s1; do
   EVALS="$EVALS --eval $GROUP=$WORK/eval_$GROUP.json"
 done
 python3 "$REPO/scripts/build_default_weights.py" --overwrite $EVALS --gains "$WORK/gains.json" \
-  $NETWORKS $ANIMATION $GAINS --mouth-translator "$MOUTH" --translator-eval "$WORK/eval_frames.json"
+  --head-motion "$WORK/head_motion.json" $NETWORKS $ANIMATION $GAINS --mouth-translator "$MOUTH" --translator-eval "$WORK/eval_frames.json"
