@@ -166,14 +166,25 @@ def test_live_writes_y4m_to_stdout_with_stats(portrait, clip_3s, tmp_path):
     assert set(summary["latency_ms"]) == {"p50", "p95", "max"} and summary["latency_ms"]["p50"] > 0
 
 
-def test_live_mp4_is_fragmented_and_readable_while_it_grows(portrait, clip_3s, tmp_path):
+@pytest.fixture(scope="module")
+def clip_6s(tmp_path_factory, speech):
+    import soundfile as sf
+
+    path = tmp_path_factory.mktemp("live_audio") / "speech6.wav"
+    sf.write(str(path), speech.samples[: 6 * 16000], 16000, subtype="PCM_16")
+    return path
+
+
+def test_live_mp4_is_fragmented_and_readable_while_it_grows(portrait, clip_6s, tmp_path):
     from makeittalk.pipelines.video import probe_video
 
     out = tmp_path / "live.mp4"
-    process = subprocess.Popen([sys.executable, "-m", "makeittalk", "live", str(portrait), "--input", str(clip_3s),
+    process = subprocess.Popen([sys.executable, "-m", "makeittalk", "live", str(portrait), "--input", str(clip_6s),
                                 "--realtime", "--output", str(out), "-q"], stderr=subprocess.PIPE)
     try:
-        # Wait for the second fragment (each starts with a 'moof' box) while the stream runs.
+        # Wait for the second fragment (each starts with a 'moof' box; one a second, at each
+        # keyframe) while the stream runs. At wall-clock pace it appears about 2 s into the 6 s
+        # clip, so the stream has seconds left (with a 3 s clip it was a race with the exit).
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and process.poll() is None:
             if out.is_file() and out.read_bytes().count(b"moof") >= 2:
@@ -188,7 +199,7 @@ def test_live_mp4_is_fragmented_and_readable_while_it_grows(portrait, clip_3s, t
     partial = probe_video(early)
     assert partial.video_codec == "h264" and partial.num_frames >= 25  # a playable second, mid-stream
     info = probe_video(out)
-    assert info.video_codec == "h264" and info.audio_codec == "aac" and abs(info.video_seconds - 3.0) < 0.1
+    assert info.video_codec == "h264" and info.audio_codec == "aac" and abs(info.video_seconds - 6.0) < 0.1
 
 
 def test_live_refuses_bad_inputs_in_one_line(portrait, clip_3s, tmp_path):

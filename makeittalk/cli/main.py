@@ -92,11 +92,6 @@ OPENMP_SPIN_COUNT = "10000"
 
 def console_main() -> None:
     """The `makeittalk` command (and `python -m makeittalk`): main(), then a quick exit."""
-    # `live` keeps libgomp's spinning and the normal exit: it runs for minutes, so the 0.8 s
-    # teardown does not matter, and with both changes its 3 s growing-mp4 test became flaky on
-    # the portable (non-SIMD) kernels, its fragments appearing only just before the exit.
-    if sys.argv[1:2] == ["live"]:
-        raise SystemExit(main())
     os.environ.setdefault("GOMP_SPINCOUNT", OPENMP_SPIN_COUNT)
     exit_quickly(main())
 
