@@ -39,11 +39,19 @@ def pixel_digest(rgb: np.ndarray) -> str:
     return hashlib.sha256(repr((rgb.shape, rgb.dtype.str)).encode() + memoryview(rgb).cast("B")).hexdigest()
 
 
-def detection_input(path: str | os.PathLike) -> np.ndarray:
-    """The RGB array a render detects on for an image file (as makeittalk.pipelines.portrait does)."""
+def detection_pixels(image_rgba: np.ndarray) -> np.ndarray:
+    """The RGB array faces are found on, from a portrait loaded as RGBA (makeittalk.pipelines.portrait
+    detects on this too, so the prefetch's digest matches the render's pixels)."""
     from makeittalk.face.image import load_image
 
-    return load_image(load_image(path, "RGBA"), "RGB")
+    return load_image(image_rgba, "RGB")
+
+
+def detection_input(path: str | os.PathLike) -> np.ndarray:
+    """The RGB array a render detects on for an image file."""
+    from makeittalk.face.image import load_image
+
+    return detection_pixels(load_image(path, "RGBA"))
 
 
 def start_face_prefetch(portrait: Any, detector: str = "auto") -> bool:

@@ -51,22 +51,21 @@ def face_and_features(head: Any, portrait: Any, waveform: Any, tracker: Progress
     before the audio work is waited for). A face error is raised once the worker has stopped, so
     no thread outlives the call.
     """
-    if not with_features:
+    def find_face() -> Any:
         tracker.start("face")
         prepared = head.prepare_portrait(portrait, face_landmarks=face_landmarks, detector=detector)
         tracker.finish(f"{prepared.landmark_source}, {prepared.style}, {prepared.size[0]}x{prepared.size[1]}")
         if after_face is not None:
             after_face(prepared)
-        return prepared, None
+        return prepared
+
+    if not with_features:
+        return find_face(), None
     animator = head.animator  # loaded here: the worker must not race the lazy load
     fractions = _HeldFractions()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="makeittalk-audio-features") as pool:
         features_job = pool.submit(animator.features, waveform, progress=fractions)
-        tracker.start("face")
-        prepared = head.prepare_portrait(portrait, face_landmarks=face_landmarks, detector=detector)
-        tracker.finish(f"{prepared.landmark_source}, {prepared.style}, {prepared.size[0]}x{prepared.size[1]}")
-        if after_face is not None:
-            after_face(prepared)
+        prepared = find_face()
         tracker.start("audio features", f"{waveform.seconds:.1f} s of audio")
         fractions.release_to(tracker.fraction)
         features = features_job.result()

@@ -220,10 +220,10 @@ def _prepare(portrait: Any, face_landmarks: Any, detector: str, style: str, *, d
             rest = check_landmarks(face_landmarks, what="face landmarks")
             source = "given"
     elif rest is None:
-        from makeittalk.face.prefetch import take_prefetched
+        from makeittalk.face.prefetch import detection_pixels, take_prefetched
 
         label = str(portrait) if path is not None else "the portrait"
-        rgb = load_image(image, "RGB")
+        rgb = detection_pixels(image)
         # The CLI may have started finding this face in a child process (makeittalk.face.prefetch).
         detection = take_prefetched(rgb, detector, label) if path is not None else None
         if detection is None:

@@ -8,6 +8,8 @@ ffmpeg succeeds: an interrupted render never leaves a half-written mp4 under the
 
 from __future__ import annotations
 
+import functools
+
 import os
 import subprocess
 import sys
@@ -201,6 +203,14 @@ class VideoWriter:
 _F_SETPIPE_SZ = 1031  # Linux; fcntl.F_SETPIPE_SZ where Python defines it
 
 
+@functools.lru_cache(maxsize=1)
+def _pipe_max_size() -> int:
+    try:
+        return int(Path("/proc/sys/fs/pipe-max-size").read_text())
+    except (OSError, ValueError):
+        return 1 << 20
+
+
 def widen_pipe(stream, frame_bytes: int) -> None:
     """Let the pipe to ffmpeg hold a whole frame (Linux; up to /proc/sys/fs/pipe-max-size).
 
@@ -212,11 +222,7 @@ def widen_pipe(stream, frame_bytes: int) -> None:
     import fcntl
 
     try:
-        limit = int(Path("/proc/sys/fs/pipe-max-size").read_text())
-    except (OSError, ValueError):
-        limit = 1 << 20
-    try:
-        fcntl.fcntl(stream.fileno(), getattr(fcntl, "F_SETPIPE_SZ", _F_SETPIPE_SZ), min(frame_bytes, limit))
+        fcntl.fcntl(stream.fileno(), getattr(fcntl, "F_SETPIPE_SZ", _F_SETPIPE_SZ), min(frame_bytes, _pipe_max_size()))
     except OSError:  # a smaller limit in a container: the default size still works
         pass
 
