@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Fit a weight set's lip and head-motion gains on TRAINING clips, so that predicted motion is as
-large as real motion (issue 13: calibrated by a fitted gain in weightset.json, not --lip-scale).
+"""Fit a weight set's lip gain on TRAINING clips, so that the predicted mouth opens as much as real
+mouths do (issue 13: calibrated by a fitted gain in weightset.json, not --lip-scale).
 
-    python3 scripts/fit_animation_gains.py --weights WORK/candidate \
+    python3 scripts/fit_animation_gains.py --weights WORK/uncalibrated \
         --data shared/data/talking_ar --split-from WORK/datasets/talking_ar --every 20 \
         --data shared/data/talking_grid_s1 --split-from WORK/datasets/talking_grid_s1 --every 10 \
         --json WORK/gains.json
@@ -10,16 +10,15 @@ large as real motion (issue 13: calibrated by a fitted gain in weightset.json, n
 For each (--data, --split-from, --every) group it evaluates every N-th clip of the dataset's train
 split with the candidate (held-out clips are never used), then sets
 
-    amp_lip_new         = amp_lip / centre(amp)                   amp = std(pred opening) / std(real)
-    procedural_pose_new = procedural_pose / centre(head_pos_std_ratio)
+    amp_lip_new = amp_lip / centre(amp)            amp = std(pred opening) / std(real)
 
 where centre() is the geometric mean of the groups' medians (--pool groups, the default): each group
 counts once, as the bars are per group, however many clips it has. (--pool clips takes the median
 over all the clips of all groups, which lets the largest group decide; the set of the first v2 round
-was fitted so.) The opening is close to linear in amp_lip (the lips are
-scaled offsets from the rest pose), and the head's spread is dominated by the procedural motion,
-so one step lands within a few per cent; --rounds 2 refits with the new gains to check. Prints
-the build-script arguments (--amp-lip X --procedural-pose Y) on the last line.
+was fitted so.) The opening is close to linear in amp_lip (the lips are scaled offsets from the rest
+pose), so one step lands within a few per cent; --rounds 2 refits with the new gain to check. The
+head motion's size is fitted separately, by scripts/fit_head_motion.py. Prints the build-script
+argument (--amp-lip X) on the last line.
 """
 
 from __future__ import annotations
@@ -35,39 +34,25 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
-def train_stems(dataset_dir: Path, every: int) -> list[str]:
-    entries = [json.loads(line) for line in (dataset_dir / "clips.jsonl").read_text(encoding="utf-8").splitlines()
-               if line.strip()]
-    train = sorted(Path(e["source"]).stem for e in entries
-                   if e["split"] == "train" and e["kind"] == "talking" and not e.get("augmented_from"))
-    return train[::every]
-
-
 def measure(weights: str, groups: list[tuple[Path, Path, int]], tuning: dict | None) -> dict:
     from makeittalk.animation import LandmarkAnimator
-    from makeittalk.evaluation.runner import discover_clips, run_evaluation
+    from makeittalk.evaluation.runner import discover_clips, run_evaluation, train_stems
 
     animator = LandmarkAnimator.from_pretrained(weights, "cpu")
     if tuning:
         animator.tuning.update(tuning)
-    amps, heads, per_group = [], [], {}
+    amps, per_group = [], {}
     for data, dataset, every in groups:
         clips = discover_clips(data, stems=train_stems(dataset, every))
         report = run_evaluation(clips, weights=weights, animator=animator)
         label = next(m for m in report["methods"] if m.startswith("model:"))
         group_amp = [c["methods"][label]["amp"] for c in report["clips"] if c["methods"][label]["amp"] is not None]
-        group_head = [c["methods"][label]["head_pos_std_ratio"] for c in report["clips"]
-                      if c["methods"][label]["head_pos_std_ratio"] is not None]
         amps += group_amp
-        heads += group_head
-        per_group[data.name] = {"clips": len(clips), "median_amp": float(np.median(group_amp)),
-                                "median_head_pos_std_ratio": float(np.median(group_head))}
-        print(f"{data.name}: {len(clips)} training clips, median amp {per_group[data.name]['median_amp']:.3f}, "
-              f"head spread ratio {per_group[data.name]['median_head_pos_std_ratio']:.3f}", file=sys.stderr)
-    return {"median_amp": float(np.median(amps)), "median_head_pos_std_ratio": float(np.median(heads)),
+        per_group[data.name] = {"clips": len(clips), "median_amp": float(np.median(group_amp))}
+        print(f"{data.name}: {len(clips)} training clips, median amp {per_group[data.name]['median_amp']:.3f}",
+              file=sys.stderr)
+    return {"median_amp": float(np.median(amps)),
             "groups_amp": float(np.exp(np.mean([np.log(g["median_amp"]) for g in per_group.values()]))),
-            "groups_head_pos_std_ratio": float(np.exp(np.mean([np.log(g["median_head_pos_std_ratio"])
-                                                               for g in per_group.values()]))),
             "groups": per_group}
 
 
@@ -77,37 +62,33 @@ def main() -> int:
     parser.add_argument("--data", type=Path, action="append", required=True, help="raw clip folder (repeat per group)")
     parser.add_argument("--split-from", type=Path, action="append", required=True, help="its prepared dataset")
     parser.add_argument("--every", type=int, action="append", required=True, help="use every N-th training clip")
-    parser.add_argument("--rounds", type=int, default=1, help="fit, then refit with the new gains (default 1)")
+    parser.add_argument("--rounds", type=int, default=1, help="fit, then refit with the new gain (default 1)")
     parser.add_argument("--pool", choices=["groups", "clips"], default="groups",
                         help="centre of the ratios: geometric mean of the group medians (default), or the "
                              "median over all clips")
-    parser.add_argument("--json", type=Path, help="write the measurements and gains here")
+    parser.add_argument("--json", type=Path, help="write the measurements and the gain here")
     args = parser.parse_args()
     if not len(args.data) == len(args.split_from) == len(args.every):
         parser.error("give --data, --split-from and --every once per group")
     from makeittalk.animation import postprocess as pp
     from makeittalk.animation.engine import _weight_set_tuning
 
-    base = _weight_set_tuning(args.weights)
-    amp_lip = float(base.get("amp_lip", pp.DEFAULT_AMP_LIP))
-    procedural = float(base.get("procedural_pose", 0.0))
+    amp_lip = float(_weight_set_tuning(args.weights).get("amp_lip", pp.DEFAULT_AMP_LIP))
     groups = list(zip(args.data, args.split_from, args.every))
+    centre = "groups_amp" if args.pool == "groups" else "median_amp"
     history = []
     tuning: dict | None = None
     for _ in range(max(args.rounds, 1)):
         measured = measure(args.weights, groups, tuning)
-        history.append({"amp_lip": amp_lip, "procedural_pose": procedural, **measured})
-        centre = "groups_" if args.pool == "groups" else "median_"
-        amp_lip = round(amp_lip / measured[centre + "amp"], 3)
-        if procedural > 0:
-            procedural = round(procedural / measured[centre + "head_pos_std_ratio"], 3)
-        tuning = {"amp_lip": amp_lip, "procedural_pose": procedural}
-    result = {"fitted": {"amp_lip": amp_lip, "procedural_pose": procedural}, "rounds": history,
+        history.append({"amp_lip": amp_lip, **measured})
+        amp_lip = round(amp_lip / measured[centre], 3)
+        tuning = {"amp_lip": amp_lip}
+    result = {"fitted": {"amp_lip": amp_lip}, "rounds": history,
               "rule": ("gain / geometric mean of the group medians" if args.pool == "groups"
                        else "gain / median ratio") + " over every N-th training clip of each group"}
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    print(f"--amp-lip {amp_lip} --procedural-pose {procedural}")
+    print(f"--amp-lip {amp_lip}")
     return 0
 
 

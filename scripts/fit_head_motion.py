@@ -17,10 +17,11 @@ landmarks; the lips do not move the roll or the centroid. The networks' own head
 out: the default set's speaker branch moves the head by a few hundredths of a pixel.
 
 For every spectral shape on a small grid (sway band, the roll's share that follows the loudness,
-the size of the slow drift), the
-roll size and the position size (yaw, pitch and shifts together) each get the one gain that puts
-the most of their six per-group median ratios (3 groups x std and speed) within 0.5-2x, ties
-going to the smallest worst ratio; the shape with the fewest ratios outside wins. Prints the chosen style as JSON on the last line.
+the size of the slow drift), the roll size and the position size (yaw, pitch and shifts together)
+each get the one gain that puts the most of their six per-group median ratios (3 groups x std and
+speed) within 0.5-2x, ties going to the smallest worst ratio; the shape with the fewest ratios
+outside wins. The sizes are absolute: the set's procedural_pose gain (1 in the recipe) multiplies
+them. Prints the chosen style as JSON on the last line.
 """
 
 from __future__ import annotations
@@ -40,16 +41,6 @@ sys.path.insert(0, str(REPO))
 SWAY_HZ = (0.8, 1.2, 1.8)
 ROLL_SPEECH_SHARE = (0.0, 0.3)
 DRIFT_SIZE = (0.0, 1.0, 2.0, 4.0)
-ROLL_AXES = (2,)
-POSITION_AXES = (0, 1, 3, 4)
-
-
-def train_stems(dataset_dir: Path, every: int) -> list[str]:
-    entries = [json.loads(line) for line in (dataset_dir / "clips.jsonl").read_text(encoding="utf-8").splitlines()
-               if line.strip()]
-    train = sorted(Path(e["source"]).stem for e in entries
-                   if e["split"] == "train" and e["kind"] == "talking" and not e.get("augmented_from"))
-    return train[::every]
 
 
 class ClipData:
@@ -153,7 +144,7 @@ def main() -> int:
     if not len(args.data) == len(args.split_from) == len(args.every):
         parser.error("give --data, --split-from and --every once per group")
     from makeittalk.animation.engine import _weight_set_tuning
-    from makeittalk.evaluation.runner import discover_clips
+    from makeittalk.evaluation.runner import discover_clips, train_stems
 
     tuning = _weight_set_tuning(args.weights)
     gain = float(tuning.get("procedural_pose", 1.0))

@@ -10,8 +10,9 @@ For every clip (a video under the clips folder):
 3. **Predictions** at the video's frame rate, frame i at i/fps: the model
    (`LandmarkAnimator.animate(audio, first_face, fps, blink=False, seed=clip_seed(stem))`, the
    animator loaded once for all clips; a seed per clip, so the head-motion ratios' medians are
-   over independent draws of the seeded head motion, not one draw repeated on every clip) and the baselines of `makeittalk.evaluation.baselines`. The first ground-truth
-   frame with a face is the static face every method starts from.
+   over independent draws of the seeded head motion, not one draw repeated on every clip) and
+   the baselines of `makeittalk.evaluation.baselines`. The first ground-truth frame with a face
+   is the static face every method starts from.
 4. **Matching**: prediction frame i is compared with the ground-truth frame nearest in time
    to i/fps (within half a ground-truth frame), where that frame has a detected face. All
    methods are scored on the same frames with `makeittalk.evaluation.metrics.evaluate_sequence`.
@@ -107,6 +108,16 @@ def val_stems(dataset_dir: Path) -> dict[str, str | None]:
         if split == "val":
             stems[Path(source).stem] = str(entry.get("speaker", "")) or None
     return stems
+
+
+def train_stems(dataset_dir: Path, every: int = 1) -> list[str]:
+    """Every `every`-th stem (sorted) of the talking clips in the train split of DATASET_DIR/clips.jsonl,
+    augmented copies left out: the clips gains and styles are fitted on (never the held-out ones)."""
+    index = Path(dataset_dir) / "clips.jsonl"
+    entries = [json.loads(line) for line in index.read_text(encoding="utf-8").splitlines() if line.strip()]
+    train = sorted(Path(e["source"]).stem for e in entries
+                   if e["split"] == "train" and e["kind"] == "talking" and not e.get("augmented_from"))
+    return train[::every]
 
 
 def discover_clips(clips_dir: Path, *, stems: list[str] | None = None,
