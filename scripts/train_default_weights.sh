@@ -71,19 +71,19 @@ python3 "$REPO/scripts/merge_frame_evals.py" --out "$WORK/eval_frames.json" --ov
 NETWORKS="--autovc $AUTOVC --content $CONTENT --speaker $SPEAKER"
 ANIMATION="$(cat "$CONFIGS/animation_args.txt")"
 
-# Fit the lip and head-motion gains on TRAINING clips (every 20th talking_ar clip, every 10th
-# GRID sentence, every talking clip), so predicted motion is as large as real motion; each group
-# counts once (the geometric mean of the group medians).
+# Fit the lip gain on TRAINING clips (every 20th talking_ar clip, every 10th GRID sentence, every
+# talking clip), so the predicted mouth opens as much as real ones; each group counts once (the
+# geometric mean of the group medians).
 python3 "$REPO/scripts/build_default_weights.py" --pretrained "$WORK" --name uncalibrated --overwrite \
-  $NETWORKS $ANIMATION --amp-lip 1.0 --procedural-pose 1.0
+  $NETWORKS $ANIMATION --amp-lip 1.0
 python3 "$REPO/scripts/fit_animation_gains.py" --weights "$WORK/uncalibrated" --json "$WORK/gains.json" \
   --data "$DATA/talking" --split-from "$WORK/datasets/talking" --every 1 \
   --data "$DATA/talking_ar" --split-from "$WORK/datasets/talking_ar" --every 20 \
   --data "$DATA/talking_grid_s1" --split-from "$WORK/datasets/talking_grid_s1" --every 10 | tail -n 1 > "$WORK/gains.args"
 GAINS="$(cat "$WORK/gains.args")"
 
-# Then the head motion's style (size, sway band, drift) on training clips of every group, at that
-# gain (every talking clip, every 10th talking_ar clip, every 5th GRID sentence; no networks run).
+# Then the head motion's style (size, sway band, drift) on training clips of every group (every
+# talking clip, every 10th talking_ar clip, every 5th GRID sentence; no networks run).
 python3 "$REPO/scripts/build_default_weights.py" --pretrained "$WORK" --name calibrated --overwrite \
   $NETWORKS $ANIMATION $GAINS
 python3 "$REPO/scripts/fit_head_motion.py" --weights "$WORK/calibrated" --json "$WORK/head_motion.json" \
