@@ -144,13 +144,17 @@ def portrait(tmp_path_factory):
     return path
 
 
-@pytest.fixture(scope="module")
-def clip_3s(tmp_path_factory, speech):
+def _speech_clip(tmp_path_factory, speech, seconds: int):
     import soundfile as sf
 
-    path = tmp_path_factory.mktemp("live_audio") / "speech.wav"
-    sf.write(str(path), speech.samples[: 3 * 16000], 16000, subtype="PCM_16")
+    path = tmp_path_factory.mktemp("live_audio") / f"speech{seconds}.wav"
+    sf.write(str(path), speech.samples[: seconds * 16000], 16000, subtype="PCM_16")
     return path
+
+
+@pytest.fixture(scope="module")
+def clip_3s(tmp_path_factory, speech):
+    return _speech_clip(tmp_path_factory, speech, 3)
 
 
 def test_live_writes_y4m_to_stdout_with_stats(portrait, clip_3s, tmp_path):
@@ -168,11 +172,7 @@ def test_live_writes_y4m_to_stdout_with_stats(portrait, clip_3s, tmp_path):
 
 @pytest.fixture(scope="module")
 def clip_6s(tmp_path_factory, speech):
-    import soundfile as sf
-
-    path = tmp_path_factory.mktemp("live_audio") / "speech6.wav"
-    sf.write(str(path), speech.samples[: 6 * 16000], 16000, subtype="PCM_16")
-    return path
+    return _speech_clip(tmp_path_factory, speech, 6)
 
 
 def test_live_mp4_is_fragmented_and_readable_while_it_grows(portrait, clip_6s, tmp_path):

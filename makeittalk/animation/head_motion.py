@@ -85,13 +85,16 @@ def drift_filter(style: HeadMotionStyle, fps: float) -> np.ndarray:
     return butter(2, style.drift_hz / (fps / 2), btype="low", output="sos")
 
 
-def _band_noise(rng: np.random.Generator, n: int, sos: np.ndarray, high_hz: float, fps: float) -> np.ndarray:
-    """Stationary Gaussian noise of unit variance low-passed by `sos` (zero-phase, so no delay);
-    the padding (at least two seconds, or one period of `high_hz`) keeps the filter's edges out."""
+def _band_noise(rng: np.random.Generator, n: int, channels: int, sos: np.ndarray, high_hz: float,
+                fps: float) -> np.ndarray:
+    """(n, channels) stationary Gaussian noise of unit variance low-passed by `sos` (zero-phase, so
+    no delay); the padding (at least two seconds, or one period of `high_hz`) keeps the filter's
+    edges out. Channels are drawn one after the other, so the random stream matches one per call."""
     if n < 16:
-        return np.zeros(n)
+        return np.zeros((n, channels))
     pad = int(fps * max(2.0, 1.0 / high_hz))
-    return sosfiltfilt(sos, rng.standard_normal(n + 2 * pad))[pad:-pad] / noise_gain(sos, zero_phase=True)
+    noise = np.stack([rng.standard_normal(n + 2 * pad) for _ in range(channels)], axis=1)
+    return sosfiltfilt(sos, noise, axis=0)[pad:-pad] / noise_gain(sos, zero_phase=True)
 
 
 def _speech_drive(loudness: np.ndarray, style: HeadMotionStyle, fps: float) -> tuple[np.ndarray, np.ndarray]:
@@ -121,13 +124,10 @@ def procedural_pose(
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x4EAD]))
     drive, activity = _speech_drive(loudness[:num_frames], style, fps)
     calm = style.silence_calm + (1.0 - style.silence_calm) * activity
-    sway_sos = sway_filter(style, fps)
-    sway = np.stack([_band_noise(rng, num_frames, sway_sos, style.sway_hz, fps) for _ in range(5)], axis=1)
+    sway = _band_noise(rng, num_frames, 5, sway_filter(style, fps), style.sway_hz, fps)
     if style.drift_size > 0:
         # Drawn only when used, so that styles without it keep their earlier random streams.
-        drift_sos = drift_filter(style, fps)
-        sway = sway + style.drift_size * np.stack(
-            [_band_noise(rng, num_frames, drift_sos, style.drift_hz, fps) for _ in range(5)], axis=1)
+        sway = sway + style.drift_size * _band_noise(rng, num_frames, 5, drift_filter(style, fps), style.drift_hz, fps)
     share = style.speech_share
     # Nods (pitch) and the vertical bob follow the loudness; a turn follows it with a random sign.
     follow = np.zeros((num_frames, 5))

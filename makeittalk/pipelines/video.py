@@ -9,7 +9,6 @@ ffmpeg succeeds: an interrupted render never leaves a half-written mp4 under the
 from __future__ import annotations
 
 import functools
-
 import os
 import subprocess
 import sys
