@@ -183,8 +183,9 @@ def test_live_mp4_is_fragmented_and_readable_while_it_grows(portrait, clip_6s, t
                                 "--realtime", "--output", str(out), "-q"], stderr=subprocess.PIPE)
     try:
         # Wait for the second fragment (each starts with a 'moof' box; one a second, at each
-        # keyframe) while the stream runs. At wall-clock pace it appears about 2 s into the 6 s
-        # clip, so the stream has seconds left (with a 3 s clip it was a race with the exit).
+        # keyframe) while the stream runs: it appears about 2 s into the 6 s clip. (Until ffmpeg
+        # flushed each packet, every fragment reached the file only at the end, and this test
+        # passed only while the exit was slow enough to be caught.)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and process.poll() is None:
             if out.is_file() and out.read_bytes().count(b"moof") >= 2:

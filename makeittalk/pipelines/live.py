@@ -252,6 +252,9 @@ class FragmentedMp4Writer:
                    "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-crf", "20",
                    "-pix_fmt", "yuv420p", "-g", str(gop), "-keyint_min", str(gop),
                    "-c:a", "aac", "-b:a", "96k",
+                   # Without flush_packets the fragments wait in ffmpeg's output buffer, so the file
+                   # stayed at its 28-byte header until the stream ended instead of growing.
+                   "-flush_packets", "1",
                    "-movflags", "frag_keyframe+empty_moov+default_base_moof", "-f", "mp4", str(output)]
         self._log = open(Path(self._folder.name) / "ffmpeg.log", "w+b")
         self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=self._log, process_group=0)
