@@ -17,7 +17,9 @@ smoothing) and every frame is drawn by the warp renderer as soon as it can be.
 
   --input AUDIO       read a file (or --text); with --realtime it is fed at wall-clock pace,
                       20 ms at a time, as a sound card would, which is how latency is measured
-  --mic               the default microphone (needs 'pip install sounddevice' and PortAudio)
+  --mic               the default microphone (or --mic-device NAME); needs
+                      'pip install "makeittalk[mic]"' and PortAudio (libportaudio2)
+  --duration S        stop after S seconds of audio (default: the end of the input; Ctrl+C)
   --output OUT.mp4    a fragmented mp4 (H.264 + AAC) that players can open while it grows
   --output -          a y4m stream on stdout, e.g. | ffplay -  or  | ffmpeg -i - ...
   --stats S.json      latency_ms {p50, p95, max} from a sample's arrival to the emission of the
@@ -25,7 +27,9 @@ smoothing) and every frame is drawn by the warp renderer as soon as it can be.
 
 With --realtime, a frame that cannot be drawn within 0.5 s of its audio is dropped (the last
 image is repeated) so that the stream catches up. Without --realtime the file is processed as
-fast as possible (long files, tests). Ctrl+C stops cleanly; an mp4 is playable up to there.
+fast as possible (long files, tests). Ctrl+C ends the stream as if the audio had ended: the
+last frames are drawn, the mp4 is finished and the stats are written; a second Ctrl+C stops at
+once (the fragmented mp4 still plays up to there).
 """ + TEXT_HELP
 
 
@@ -39,6 +43,7 @@ def register(subparsers) -> None:
             "makeittalk live face.png --input speech.wav --realtime --output live.mp4 --stats stats.json",
             "makeittalk live face.png --input speech.wav --realtime --output - | ffplay -i -",
             "makeittalk live face.png --mic --output - | ffmpeg -i - -f v4l2 /dev/video10",
+            "makeittalk live face.png --mic --duration 30 --output take1.mp4 --stats take1.json",
             "makeittalk live face.png --text 'Hello, I am live.' --realtime --stats s.json",
             "makeittalk live face.png --input hour.wav --stats long.json   # as fast as possible",
         ],
@@ -47,6 +52,10 @@ def register(subparsers) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--input", "-i", metavar="AUDIO", default=None, help="speech file to stream")
     source.add_argument("--mic", action="store_true", help="stream from the default microphone")
+    parser.add_argument("--mic-device", metavar="NAME", default=None,
+                        help="input device for --mic, a name or index as 'python -m sounddevice' lists them")
+    parser.add_argument("--duration", type=_positive, default=None, metavar="S",
+                        help="stop after S seconds of audio")
     parser.add_argument("--output", "-o", metavar="OUT.mp4|-", default=None,
                         help="fragmented mp4, or - for y4m on stdout (default: no video, only --stats)")
     parser.add_argument("--realtime", action="store_true", help="feed --input at wall-clock pace (measures latency)")
@@ -67,24 +76,46 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def _microphone_chunks(seconds: float = 0.02):  # pragma: no cover - needs a sound card
-    try:
-        import sounddevice
-    except (ImportError, OSError) as exc:
-        from makeittalk.errors import MakeItTalkError
+class _StopOnFirstInterrupt:
+    """The first Ctrl+C ends the stream as if the audio had ended; the second stops at once."""
 
-        raise MakeItTalkError(f"--mic needs the sounddevice package and PortAudio ({exc}); install them with "
-                              "'pip install sounddevice' and 'sudo apt-get install libportaudio2', or use --input") from None
-    import queue
+    def __init__(self, stop) -> None:
+        self._stop = stop
+        self._previous = None
 
-    import numpy as np
+    def __enter__(self):
+        import signal
+        import threading
 
-    chunks: queue.Queue = queue.Queue()
-    block = int(16000 * seconds)
-    with sounddevice.InputStream(samplerate=16000, channels=1, dtype="int16", blocksize=block,
-                                 callback=lambda data, *_: chunks.put(np.array(data[:, 0]))):
-        while True:
-            yield chunks.get()
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        import signal
+
+        signal.signal(signal.SIGINT, self._previous or signal.default_int_handler)
+        self._stop()
+
+    def __exit__(self, *exc) -> None:
+        import signal
+
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def _until(chunks, stopped, max_seconds):
+    """`chunks` (16 kHz samples) until `stopped` is set or `max_seconds` of audio have passed."""
+    left = None if max_seconds is None else int(round(max_seconds * 16000))
+    for chunk in chunks:
+        if stopped.is_set():
+            return
+        if left is not None:
+            chunk = chunk[:left]
+            left -= len(chunk)
+        yield chunk
+        if left is not None and left <= 0:
+            return
 
 
 def run(args: argparse.Namespace) -> int:
@@ -104,6 +135,8 @@ def run(args: argparse.Namespace) -> int:
         raise MakeItTalkError("give --input AUDIO, --mic or --text: 'makeittalk live PORTRAIT --input speech.wav --realtime'")
     if args.mic and text_given(args):
         raise MakeItTalkError("give --mic or --text, not both")
+    if args.mic_device is not None and not args.mic:
+        raise MakeItTalkError("--mic-device names a microphone: give --mic with it")
     if args.mic and not args.realtime:
         args.realtime = True  # a microphone is real time by nature
     to_stdout = args.output == "-"
@@ -113,17 +146,25 @@ def run(args: argparse.Namespace) -> int:
         check_output_path(Path(args.stats), overwrite=args.overwrite, suffixes=(".json",))
     check_inputs(portrait=args.portrait, audio=args.input, face_landmarks=args.face_landmarks, weights=args.weights)
 
-    from makeittalk.pipelines.live import (FragmentedMp4Writer, LiveRun, Y4mWriter, decode_chunks, single_threaded,
+    from makeittalk.pipelines.live import (CHUNK_SECONDS, FragmentedMp4Writer, LiveRun, Y4mWriter, decode_chunks, single_threaded,
                                            write_stats)
 
     single_threaded()
     from makeittalk.pipelines.talking_head import TalkingHead, output_size
 
     speech = synthesize_from_args(args, say)
-    audio = None
-    if not args.mic:
+    audio = microphone = None
+    if args.mic:
+        from makeittalk.audio.microphone import Microphone
+
+        microphone = Microphone(args.mic_device, max_seconds=args.duration,
+                                on_open=lambda mic: say(f"live: listening to {mic.device_name!r} at {mic.rate} Hz"))
+    else:
         # A file is decoded as it streams, so an hour costs the memory of a minute.
         audio = speech.waveform.samples if speech is not None else decode_chunks(args.input)
+        if speech is not None:
+            step = int(CHUNK_SECONDS * 16000)
+            audio = (audio[i:i + step] for i in range(0, len(audio), step))
     head = TalkingHead.from_pretrained(args.weights, renderer="warp")
     prepared = head.prepare_portrait(args.portrait, face_landmarks=args.face_landmarks, detector=args.detector)
     size = output_size(prepared.size, args.size)
@@ -135,16 +176,28 @@ def run(args: argparse.Namespace) -> int:
     options = dict(seed=args.seed, still=args.still, pose_scale=args.pose_scale, lip_scale=args.lip_scale,
                    blink=not args.no_blink, face_landmarks=args.face_landmarks, detector=args.detector)
     live = LiveRun(head, args.portrait, writer=writer, fps=args.fps, size=args.size, options=options)
-    say(f"live: {prepared.name} ({prepared.style}, {size[0]}x{size[1]} at {args.fps:g} fps), "
-        f"{'microphone' if args.mic else ('real time' if args.realtime else 'as fast as possible')}")
+    source = ("microphone" if microphone is not None
+              else ('real time' if args.realtime else 'as fast as possible'))
+    say(f"live: {prepared.name} ({prepared.style}, {size[0]}x{size[1]} at {args.fps:g} fps), {source}"
+        + ("; Ctrl+C ends the stream" if args.mic and args.duration is None else ""))
+    import threading
+
+    stopped = threading.Event()
+
+    def stop() -> None:
+        stopped.set()
+        if microphone is not None:
+            microphone.stop()
+
     try:
-        if args.mic:  # pragma: no cover - needs a sound card
-            stats = live.run_source(_microphone_chunks())
-        else:
-            stats = live.run(audio, realtime=args.realtime)
+        with _StopOnFirstInterrupt(stop):
+            if microphone is not None:
+                stats = live.run_source(microphone)
+            else:
+                stats = live.run(_until(audio, stopped, args.duration), realtime=args.realtime)
     except KeyboardInterrupt:
         stats = live.stats
-        say("live: stopped")
+        say("live: stopped at once (second Ctrl+C)")
     summary = stats.summary()
     if args.stats:
         write_stats(Path(args.stats), summary, overwrite=args.overwrite)
