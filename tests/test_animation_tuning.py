@@ -80,3 +80,73 @@ def test_content_features_choice_is_checked():
     for bad in ("mel", 1, True):
         with pytest.raises(MakeItTalkError, match="content_features"):
             _check_tuning({"content_features": bad})
+
+
+@pytest.fixture(scope="module")
+def default_animator():
+    from makeittalk.animation.engine import LandmarkAnimator
+
+    return LandmarkAnimator.from_pretrained("default")
+
+
+def _forward_counts(animator):
+    """How often AutoVC's encoder and the speaker branch run (their chains call submodules, not the forward)."""
+    counts = {"autovc": 0, "speaker_branch": 0}
+    modules = {"autovc": animator.autovc.encoder, "speaker_branch": animator.speaker_branch.head}
+    hooks = [module.register_forward_hook(lambda *_, name=name: counts.__setitem__(name, counts[name] + 1))
+             for name, module in modules.items()]
+    return counts, hooks
+
+
+def test_the_default_set_runs_only_the_content_branch(default_animator):
+    """amp_pos 0 with content_features source: no AutoVC, no speaker branch, no voice features."""
+    from makeittalk.animation.engine import AnimationConfig
+    from makeittalk.pipelines.demo import demo_speech_path
+
+    assert not default_animator.uses_voice
+    feats = default_animator.features(demo_speech_path())
+    assert not feats.has_voice and feats.speaker_embedding is None and feats.f0_onehot is None
+    counts, hooks = _forward_counts(default_animator)
+    try:
+        result = default_animator.run(feats, default_animator.static_face(standard_face()[:, :2] * 100 + 200),
+                                      AnimationConfig())
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert counts == {"autovc": 0, "speaker_branch": 0}
+    assert not result.delta_speaker_raw.any()
+    # The head still moves: the procedural motion does not need the speaker branch.
+    nose = result.pixels[:, 30, :2]
+    assert nose.std(axis=0).max() > 0.5
+
+
+def test_a_set_with_speaker_motion_runs_both_and_needs_the_voice_features(default_animator):
+    from makeittalk.animation.engine import AnimationConfig, LandmarkAnimator
+    from makeittalk.pipelines.demo import demo_speech_path
+
+    tuning = dict(default_animator.tuning, amp_pos=0.5)
+    animator = LandmarkAnimator(default_animator.autovc, default_animator.content_branch,
+                                default_animator.speaker_branch, tuning=tuning,
+                                speaker_encoder=default_animator.speaker_encoder)
+    assert animator.uses_voice
+    face = animator.static_face(standard_face()[:, :2] * 100 + 200)
+    voiceless = default_animator.features(demo_speech_path())
+    with pytest.raises(MakeItTalkError, match="voice=True"):
+        animator.run(voiceless, face, AnimationConfig())
+    counts, hooks = _forward_counts(animator)
+    try:
+        result = animator.run(demo_speech_path(), face, AnimationConfig())
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert counts["autovc"] >= 1 and counts["speaker_branch"] >= 1 and result.delta_speaker_raw.any()
+
+
+def test_live_mode_refuses_a_set_it_would_not_match(default_animator):
+    from makeittalk.animation.engine import LandmarkAnimator
+    from makeittalk.animation.streaming import StreamConfig, StreamingAnimator
+
+    animator = LandmarkAnimator(default_animator.autovc, default_animator.content_branch,
+                                default_animator.speaker_branch, tuning=dict(default_animator.tuning, amp_pos=0.5))
+    with pytest.raises(MakeItTalkError, match="amp_pos: 0"):
+        StreamingAnimator(animator, standard_face()[:, :2] * 100 + 200, StreamConfig())

@@ -551,10 +551,20 @@ class LandmarkAnimator:
             self._speaker_encoder = SpeakerEncoder()
         return self._speaker_encoder
 
-    def features(self, audio: Any, progress: Callable[[float], None] | None = None) -> Any:
+    @property
+    def uses_voice(self) -> bool:
+        """Whether the default chain runs AutoVC and the speaker branch (so needs the F0 and the
+        speaker embeddings): not for sets whose content branch reads the source mel and whose
+        speaker-branch motion is switched off (animation amp_pos 0)."""
+        return (self.tuning.get("content_features", "converted") != "source"
+                or float(self.tuning.get("amp_pos", pp.DEFAULT_AMP_POS)) != 0.0)
+
+    def features(self, audio: Any, progress: Callable[[float], None] | None = None, *,
+                 voice: bool | None = None) -> Any:
         """AudioFeatures of `audio` (a path, a Waveform, (array, rate), or AudioFeatures).
 
-        `progress(fraction)` is called as the front end's steps finish."""
+        `progress(fraction)` is called as the front end's steps finish. `voice` (default: what
+        this set's default chain needs, `uses_voice`) includes the F0 and speaker embeddings."""
         if hasattr(audio, "mel") and hasattr(audio, "f0_onehot"):
             return audio
         from makeittalk.audio import extract_features, load_audio
@@ -562,7 +572,8 @@ class LandmarkAnimator:
         waveform = audio if hasattr(audio, "samples") and hasattr(audio, "as_float64") else load_audio(audio)
         if waveform.num_samples == 0:
             raise MakeItTalkError(f"{getattr(waveform, 'source', 'the audio')} has no samples")
-        return extract_features(waveform, self.speaker_encoder, progress=progress)
+        voice = self.uses_voice if voice is None else voice
+        return extract_features(waveform, self.speaker_encoder, progress=progress, voice=voice)
 
     # ---- the chain -----------------------------------------------------------------------
 
@@ -579,7 +590,12 @@ class LandmarkAnimator:
 
         `progress(fraction)` is called as the networks finish (AutoVC, content, speaker branch).
         """
-        feats = self.features(audio)
+        needs_voice = config.compat == "original" or self.uses_voice
+        feats = self.features(audio, voice=needs_voice)
+        if needs_voice and not feats.has_voice:
+            raise MakeItTalkError("these audio features were extracted without the voice features (F0, speaker "
+                                  "embedding) that AutoVC and the speaker branch need; extract them with "
+                                  "animator.features(audio, voice=True)")
         static = _as_static_face(face, self.face_tweaks)
         report = progress or (lambda fraction: None)
         with _exact_float32(self.device):
@@ -717,7 +733,13 @@ class LandmarkAnimator:
             mel_norm = self._mel_norm(feats, False, config)  # as long as the mel (convert_voice)
             return mel_norm, speaker_delta(mel_norm)
 
-        if self.tuning.get("content_features", "converted") == "source":
+        if not self.uses_voice:
+            # The set runs neither AutoVC nor the speaker branch (its head motion is procedural).
+            mel_norm = normalize_mel(feats.mel)
+            delta_content = content_delta(mel_norm)
+            delta_speaker = np.zeros((num_windows, 204), dtype=np.float32)
+            report(SHARE_AFTER_CONTENT)
+        elif self.tuning.get("content_features", "converted") == "source":
             # Trained on the speaker's own mel (no voice conversion) for the lips, so the content
             # branch needs nothing from AutoVC: the two LSTM chains run side by side, one thread
             # each (each step's small GEMMs leave a core idle). 30 s clip, 2-core CPU: 1.48-1.65 s
@@ -800,7 +822,9 @@ def _as_static_face(face: Any, tweaks: bool = True) -> Any:
 
 #: Post-processing a weight set may tune for its own networks (weightset.json "animation"):
 #: amp_lip / amp_pos replace the original's 2.0 / 0.5 gains (the user's lip_scale and
-#: pose_scale still multiply them); calibrate_content false skips the rest-pose calibration.
+#: pose_scale still multiply them); amp_pos 0 with content_features "source" runs neither AutoVC
+#: nor the speaker branch (nor their front-end features); calibrate_content false skips the
+#: rest-pose calibration.
 #: face_tweaks false skips the original's fixed pixel tweaks of the portrait's landmarks (thinner
 #: lips, wider eyes), which only suit networks trained on tweaked faces.
 #: rigid_pose true keeps only the similarity motion of each speaker-branch frame (see

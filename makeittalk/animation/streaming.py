@@ -18,8 +18,8 @@ What differs from offline, and why:
   the value the demo speech gives this face and moves to the stream's own over its last minute
   (offline: the whole clip's);
 - head motion is the weight set's procedural motion made by causal filters (offline filters it
-  both ways); the speaker branch, which the default set only uses for a rigid motion of
-  amplitude `amp_pos`, is not run live;
+  both ways); the speaker branch is not run live, as the default set does not run it offline
+  either (animation amp_pos 0: its motion was 0.003 degrees);
 - blinks follow the offline schedule's rule (same rate and seed) as the stream goes.
 Memory is bounded: every buffer keeps a fixed number of frames, so an hour costs what a
 minute does.
@@ -37,6 +37,7 @@ import torch
 from makeittalk.animation import postprocess as pp
 from makeittalk.animation.blinks import INTERNAL_FPS, RAMP_AFTER, RAMP_BEFORE, apply_blinks, blend_eyelids
 from makeittalk.animation.engine import WINDOW_FRAMES, AnimationConfig, normalize_mel
+from makeittalk.errors import MakeItTalkError
 from makeittalk.audio.features import FFT_LENGTH, HOP_LENGTH, SAMPLE_RATE, _hann_window, _highpass, _min_level, mel_basis
 
 TARGET_DBFS = -20.0
@@ -50,6 +51,10 @@ TAIL_FRAMES = 40  # post-processing context: > the 15-frame eye smoothing, both 
 CALIBRATION_FRAMES = int(60 * INTERNAL_FPS)  # the content calibration's memory: one minute
 CALIBRATION_EVERY = 16  # frames between calibration updates (a quarter second)
 PRIOR_FRAMES = int(10 * INTERNAL_FPS)  # the demo-speech prior counts as 10 s of the stream
+
+
+class LiveUnsupportedError(MakeItTalkError, NotImplementedError):
+    """The weight set's chain cannot run live."""
 
 
 @dataclass(frozen=True)
@@ -301,9 +306,11 @@ class StreamingAnimator:
         self.face = _as_static_face(face, animator.face_tweaks)
         self.face_id = self.face.face_id
         tuning = animator.tuning
-        if tuning.get("content_features", "converted") != "source":
-            raise NotImplementedError("live mode needs a content branch that reads the source mel "
-                                      "(weightset.json animation content_features: source), as the default set's")
+        if animator.uses_voice:
+            # Offline, such a set runs AutoVC or the speaker branch; live would not match it.
+            raise LiveUnsupportedError("live mode runs weight sets whose networks read only the mel (weightset.json "
+                                       "animation content_features: source and amp_pos: 0), as the default set "
+                                       "does; render this set offline with 'makeittalk render'")
         self.delay = int(tuning.get("content_delay_frames", 0))
         self.lookahead = WINDOW_FRAMES - 1 - self.delay  # future mel frames each window needs
         self.amp_lip = anim.amp_lip * tuning.get("amp_lip", pp.DEFAULT_AMP_LIP) / pp.DEFAULT_AMP_LIP

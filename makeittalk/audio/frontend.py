@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from makeittalk.audio.features import MIN_SAMPLES, mel_and_f0, prewarm_rapt
+from makeittalk.audio.features import MIN_SAMPLES, mel_and_f0, mel_spectrogram, prewarm_rapt
 from makeittalk.audio.io import Waveform, load_audio
 from makeittalk.audio.loudness import normalize_loudness_detailed
 from makeittalk.audio.speaker import SpeakerEmbedding, SpeakerEncoder
@@ -28,14 +28,19 @@ class AudioFeatures:
     """Front-end outputs for one utterance; T = ⌊L/256⌋ + 1 frames at 62.5 frames/s."""
 
     mel: np.ndarray  # (T, 80) float64: AutoVC input mel
-    f0_onehot: np.ndarray  # (T, 257) float32: AutoVC F0 input
-    speaker_embedding: np.ndarray  # (256,) float32: before loudness normalisation (speaker branch)
-    autovc_source_embedding: np.ndarray  # (256,) float32: after it (AutoVC's c_org)
+    # The voice features (None when extracted with voice=False): what AutoVC and the speaker branch read.
+    f0_onehot: np.ndarray | None  # (T, 257) float32: AutoVC F0 input
+    speaker_embedding: np.ndarray | None  # (256,) float32: before loudness normalisation (speaker branch)
+    autovc_source_embedding: np.ndarray | None  # (256,) float32: after it (AutoVC's c_org)
     normalized_samples: np.ndarray  # (L,) int16: the -20 dBFS signal the features come from
     seconds: float
-    f0_bins: np.ndarray  # (T,) int64: 0 = unvoiced
+    f0_bins: np.ndarray | None  # (T,) int64: 0 = unvoiced
     loudness_gain_db: float  # gain applied by the normalisation (0 for silence)
-    speech_detected: bool  # False when Resemblyzer's VAD found no speech at all
+    speech_detected: bool | None  # False when Resemblyzer's VAD found no speech at all; None: not checked
+
+    @property
+    def has_voice(self) -> bool:
+        return self.f0_onehot is not None and self.speaker_embedding is not None
 
     @property
     def num_frames(self) -> int:
@@ -48,11 +53,15 @@ def extract_features(
     *,
     gender: str = INFERENCE_GENDER,
     progress: Callable[[float], None] | None = None,
+    voice: bool = True,
 ) -> AudioFeatures:
     """Run the front end on `waveform` (a Waveform, or anything `load_audio` accepts).
 
     `speaker_encoder` should be built once and reused; when None one is built for this call.
     `progress(fraction)` is called as the steps finish (their shares are the measured costs).
+    `voice=False` computes only the loudness normalisation and the mel, for weight sets that
+    run neither AutoVC nor the speaker branch: the two Resemblyzer passes and RAPT are most of
+    the front end's cost.
     """
     report = progress or (lambda fraction: None)
     if not isinstance(waveform, Waveform):
@@ -62,6 +71,13 @@ def extract_features(
             f"audio {waveform.source} is too short ({waveform.num_samples} samples, "
             f"{1000 * waveform.seconds:.2f} ms); at least {MIN_SAMPLES} samples at 16 kHz are needed"
         )
+    if not voice:
+        loud = normalize_loudness_detailed(waveform.samples, TARGET_DBFS)
+        mel = mel_spectrogram(loud.samples.astype(np.float64) / 32768.0)  # the same mel as mel_and_f0's
+        report(1.0)
+        return AudioFeatures(mel=mel, f0_onehot=None, speaker_embedding=None, autovc_source_embedding=None,
+                             normalized_samples=loud.samples, seconds=waveform.seconds, f0_bins=None,
+                             loudness_gain_db=loud.gain_db, speech_detected=None)
     # RAPT runs in a fresh process per call (see features.py); starting it now lets the
     # interpreter start-up overlap the first Resemblyzer pass.
     prewarm_rapt()
