@@ -169,8 +169,8 @@ def main() -> int:
                         help="add procedural head motion at this gain (animation.head_motion), for a speaker "
                              "branch that predicts almost none")
     parser.add_argument("--head-motion", type=Path, metavar="FIT.json",
-                        help="JSON from scripts/fit_head_motion.py: its procedural_style goes into the set's "
-                             "animation settings, and the fit is recorded as is")
+                        help="JSON from scripts/fit_head_motion.py: its procedural_style (and head_size_model, "
+                             "from --size-model) go into the set's animation settings, and the fit is recorded")
     parser.add_argument("--content-delay-frames", type=int,
                         help="frames of past audio in each content window (training's window_delay_frames)")
     parser.add_argument("--content-features", choices=["converted", "source"],
@@ -223,6 +223,8 @@ def main() -> int:
         head_motion_fit = json.loads(args.head_motion.read_text(encoding="utf-8")) if args.head_motion else None
         if head_motion_fit is not None:
             animation["procedural_style"] = head_motion_fit["procedural_style"]
+            if "head_size_model" in head_motion_fit:
+                animation["head_size_model"] = head_motion_fit["head_size_model"]
         if args.content_delay_frames:
             animation["content_delay_frames"] = args.content_delay_frames
         if args.content_features:
@@ -268,7 +270,8 @@ def main() -> int:
         if args.gains:
             data["animation_fit"] = json.loads(args.gains.read_text(encoding="utf-8"))
         if head_motion_fit is not None:
-            data["head_motion_fit"] = head_motion_fit
+            # The model's coefficients are in "animation" already; the record keeps how it was fitted.
+            data["head_motion_fit"] = {k: v for k, v in head_motion_fit.items() if k != "head_size_model"}
         data["sha256"] = set_digest({rel: rec["sha256"] for rel, rec in files.items()})
         (staging / SET_FILE).write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
         for path in [staging, *staging.rglob("*")]:

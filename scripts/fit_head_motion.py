@@ -22,6 +22,12 @@ each get the one gain that puts the most of their six per-group median ratios (3
 speed) within 0.5-2x, ties going to the smallest worst ratio; the shape with the fewest ratios
 outside wins. The sizes are absolute: the set's procedural_pose gain (1 in the recipe) multiplies
 them. Prints the chosen style as JSON on the last line.
+
+`--size-model` also fits makeittalk.animation.head_size: a ridge regression from each training
+clip's speech spectrum to the log gains (roll, position) that would centre its own std and speed
+ratios at the chosen style. Clips are weighted so that every group, and every speaker within it,
+counts the same; the ridge strength is the one with the least error over five folds that hold
+out whole speakers (a one-speaker group's clips are spread over the folds).
 """
 
 from __future__ import annotations
@@ -39,6 +45,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 SWAY_HZ = (0.8, 1.2, 1.8)
+RIDGE = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
+FOLDS = 5
 ROLL_SPEECH_SHARE = (0.0, 0.3)
 DRIFT_SIZE = (0.0, 1.0, 2.0, 4.0)
 
@@ -46,8 +54,10 @@ DRIFT_SIZE = (0.0, 1.0, 2.0, 4.0)
 class ClipData:
     """What one clip needs for the head-motion statistics: its face, loudness and real motion."""
 
-    def __init__(self, clip, face_tweaks: bool) -> None:
+    def __init__(self, clip, face_tweaks: bool, speaker: str = "") -> None:
+        from makeittalk.animation.head_size import spectrum_features
         from makeittalk.audio.features import mel_spectrogram
+        from makeittalk.audio.frontend import extract_features
         from makeittalk.evaluation import runner
         from makeittalk.evaluation.metrics import eye_distance, head_motion
         from makeittalk.face import StaticFace, apply_original_tweaks
@@ -59,6 +69,9 @@ class ClipData:
         points = gt.first_face
         self.face = StaticFace.from_landmarks(apply_original_tweaks(points) if face_tweaks else points)
         self.loudness = mel_spectrogram(np.asarray(waveform.samples, dtype=np.float64)).mean(axis=1)
+        self.speaker = speaker
+        # The spectrum as the engine sees it: the mel of the loudness-normalised audio.
+        self.spectrum = spectrum_features(extract_features(waveform, voice=False).mel)
         self.seconds = waveform.num_samples / 16000
         from makeittalk.animation.resample import frame_count
 
@@ -121,6 +134,75 @@ def fit(groups: dict[str, list[ClipData]], gain: float) -> dict:
             "groups": final}
 
 
+def size_targets(clip: ClipData, style, gain: float) -> np.ndarray | None:
+    """Log (roll, position) gains that put this clip's std and speed ratios symmetrically about 1."""
+    pred = clip.predicted(style, gain)
+    out = []
+    for std, speed in (("rot_std", "rot_speed"), ("pos_std", "pos_speed")):
+        ratios_here = [pred[k] / clip.real[k] for k in (std, speed) if clip.real[k] > 1e-9]
+        if len(ratios_here) < 2 or not all(np.isfinite(ratios_here)) or min(ratios_here) <= 0:
+            return None
+        out.append(-0.5 * float(np.log(ratios_here).sum()))
+    return np.array(out)
+
+
+def _ridge(x, y, w, lam):
+    """(coefficients, intercept) on raw features of the weighted ridge fit on standardised ones."""
+    mean = (w[:, None] * x).sum(0) / w.sum()
+    scale = np.sqrt((w[:, None] * (x - mean) ** 2).sum(0) / w.sum()) + 1e-6
+    z = (x - mean) / scale
+    y_mean = (w[:, None] * y).sum(0) / w.sum()
+    b = np.linalg.solve(z.T @ (w[:, None] * z) + lam * np.eye(x.shape[1]), z.T @ (w[:, None] * (y - y_mean)))
+    coefficients = b / scale[:, None]
+    return coefficients, y_mean - mean @ coefficients
+
+
+def fit_size_model(groups: dict[str, list[ClipData]], style, gain: float) -> tuple[dict, dict]:
+    from makeittalk.animation.head_size import HeadSizeModel
+
+    rows = [(name, c, size_targets(c, style, gain)) for name, clips in groups.items() for c in clips]
+    rows = [(name, c, t) for name, c, t in rows if t is not None and c.spectrum is not None]
+    x = np.stack([c.spectrum for _, c, _ in rows])
+    y = np.stack([t for _, _, t in rows])
+    group = np.array([name for name, _, _ in rows])
+    speaker = np.array([f"{name}/{c.speaker}" for name, c, _ in rows])
+    # Every group, and every speaker within it, weighs the same.
+    w = np.array([1.0 / ((speaker == s).sum() * len(set(speaker[group == g]))) for s, g in zip(speaker, group)])
+    rng = np.random.default_rng(0)
+    many = sorted(s for g in set(group) if len(set(speaker[group == g])) > 1 for s in set(speaker[group == g]))
+    fold_of = {s: k % FOLDS for k, s in enumerate(rng.permutation(many))}
+    folds = np.array([fold_of[s] if s in fold_of else k % FOLDS for k, s in enumerate(speaker)])
+    errors = {}
+    for lam in RIDGE:
+        error = 0.0
+        for f in range(FOLDS):
+            held = folds == f
+            coefficients, intercept = _ridge(x[~held], y[~held], w[~held], lam)
+            error += float((w[held][:, None] * (x[held] @ coefficients + intercept - y[held]) ** 2).sum())
+        errors[lam] = error / w.sum()
+        print(f"head size ridge {lam:g}: cross-validated weighted squared error {errors[lam]:.4f}", file=sys.stderr)
+    lam = min(errors, key=errors.get)
+    coefficients, intercept = _ridge(x, y, w, lam)
+    prior = (w[:, None] * y).sum(0) / w.sum()
+    model = HeadSizeModel(coefficients, intercept, prior)
+    fitted = {"ridge": lam, "cv_error": errors, "clips": len(rows), "speakers": len(set(speaker)),
+              "prior_gains": np.exp(prior).round(3).tolist()}
+    return model.to_settings(), fitted
+
+
+def ratios_with_sizes(clips: list[ClipData], style, gain: float, model) -> dict[str, float]:
+    """`ratios` with each clip's motion scaled by the size model's gains for its spectrum."""
+    out: dict[str, list[float]] = {"rot_std": [], "rot_speed": [], "pos_std": [], "pos_speed": []}
+    for clip in clips:
+        roll, position = model.gains(clip.spectrum)
+        pred = clip.predicted(scaled(style, roll, position), gain)
+        for key in out:
+            real = clip.real[key]
+            if real > 1e-9 and np.isfinite(pred[key]):
+                out[key].append(pred[key] / real)
+    return {key: float(np.median(v)) for key, v in out.items()}
+
+
 def best_gain(logs: np.ndarray) -> tuple[float, int, float]:
     """The gain that puts the most of these log ratios within log(0.5)..log(2) (ties: the smallest
     worst |log ratio|), its count outside and that worst |log ratio|."""
@@ -140,6 +222,8 @@ def main() -> int:
     parser.add_argument("--split-from", type=Path, action="append", required=True, help="its prepared dataset")
     parser.add_argument("--every", type=int, action="append", required=True, help="use every N-th training clip")
     parser.add_argument("--json", type=Path, help="write the fitted style and the per-group ratios here")
+    parser.add_argument("--size-model", action="store_true",
+                        help="also fit the spectrum -> motion size model (head_size_model)")
     args = parser.parse_args()
     if not len(args.data) == len(args.split_from) == len(args.every):
         parser.error("give --data, --split-from and --every once per group")
@@ -151,7 +235,10 @@ def main() -> int:
     face_tweaks = bool(tuning.get("face_tweaks", True))
     groups: dict[str, list[ClipData]] = {}
     for data, dataset, every in zip(args.data, args.split_from, args.every):
-        clips = [ClipData(c, face_tweaks) for c in discover_clips(data, stems=train_stems(dataset, every))]
+        speakers = {json.loads(line)["id"]: json.loads(line)["speaker"]
+                    for line in (dataset / "clips.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()}
+        clips = [ClipData(c, face_tweaks, speakers.get(c.stem, c.stem))
+                 for c in discover_clips(data, stems=train_stems(dataset, every))]
         groups[data.name] = [c for c in clips if c.real is not None]
         print(f"{data.name}: {len(groups[data.name])} training clips", file=sys.stderr)
     result = fit(groups, gain)
@@ -162,6 +249,19 @@ def main() -> int:
                       "ratios within 0.5-2x (ties: the smallest worst ratio); the shape with the fewest outside wins"}
     for name, measured in result["groups"].items():
         print(f"{name}: " + ", ".join(f"{k} {v:.2f}" for k, v in measured.items()), file=sys.stderr)
+    if args.size_model:
+        from makeittalk.animation.head_size import HeadSizeModel
+        from makeittalk.animation.head_motion import HeadMotionStyle
+
+        fitted_style = HeadMotionStyle.from_settings(style)
+        settings, fitted = fit_size_model(groups, fitted_style, gain)
+        model = HeadSizeModel.from_settings(settings)
+        fitted["groups"] = {name: ratios_with_sizes(clips, fitted_style, gain, model) for name, clips in groups.items()}
+        for name, measured in fitted["groups"].items():
+            print(f"{name} with the size model: " + ", ".join(f"{k} {v:.2f}" for k, v in measured.items()),
+                  file=sys.stderr)
+        report["head_size_model"] = settings
+        report["head_size_fit"] = fitted
     if args.json:
         args.json.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     print(json.dumps(style))

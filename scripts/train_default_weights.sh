@@ -86,7 +86,7 @@ GAINS="$(cat "$WORK/gains.args")"
 # talking clip, every 10th talking_ar clip, every 5th GRID sentence; no networks run).
 python3 "$REPO/scripts/build_default_weights.py" --pretrained "$WORK" --name calibrated --overwrite \
   $NETWORKS $ANIMATION $GAINS
-python3 "$REPO/scripts/fit_head_motion.py" --weights "$WORK/calibrated" --json "$WORK/head_motion.json" \
+python3 "$REPO/scripts/fit_head_motion.py" --weights "$WORK/calibrated" --json "$WORK/head_motion.json" --size-model \
   --data "$DATA/talking" --split-from "$WORK/datasets/talking" --every 1 \
   --data "$DATA/talking_ar" --split-from "$WORK/datasets/talking_ar" --every 10 \
   --data "$DATA/talking_grid_s1" --split-from "$WORK/datasets/talking_grid_s1" --every 5 > /dev/null

@@ -37,6 +37,7 @@ import torch
 from makeittalk.animation import postprocess as pp
 from makeittalk.animation.blinks import INTERNAL_FPS, RAMP_AFTER, RAMP_BEFORE, apply_blinks, blend_eyelids
 from makeittalk.animation.engine import WINDOW_FRAMES, AnimationConfig, normalize_mel
+from makeittalk.animation.head_size import HeadSizeModel, SmoothGains, pose_multipliers
 from makeittalk.errors import MakeItTalkError
 from makeittalk.audio.features import FFT_LENGTH, HOP_LENGTH, SAMPLE_RATE, _hann_window, _highpass, _min_level, mel_basis
 
@@ -320,6 +321,11 @@ class StreamingAnimator:
         from makeittalk.animation.head_motion import HeadMotionStyle
 
         self.head = CausalHeadMotion(config.seed, HeadMotionStyle.from_settings(tuning.get("procedural_style")))
+        size_model = HeadSizeModel.from_settings(tuning.get("head_size_model"))
+        self.head_sizes = SmoothGains(size_model, INTERNAL_FPS) if size_model is not None else None
+        from makeittalk.resources import autovc_mel_mean_std
+
+        self._mel_mean, self._mel_std = autovc_mel_mean_std()
         self.blinks = StreamingBlinks(config.blink_rate if config.blink else 0.0, config.seed)
         self._mel_rows: deque[np.ndarray] = deque(maxlen=WINDOW_FRAMES + 2)
         self._mel_count = 0
@@ -439,6 +445,10 @@ class StreamingAnimator:
             # Offline takes the mean of the raw mel; normalised mel is an affine map of it per bin,
             # and the procedural drive only uses the level's shape (it is min/max normalised).
             pose = self.head.step(loudness.mean(axis=1))
+            if self.head_sizes is not None:
+                # The motion's size from the speech heard so far (offline: the whole clip's).
+                raw_mel = loudness * self._mel_std + self._mel_mean  # the front end's scale, as offline
+                pose = pose * pose_multipliers(self.head_sizes.step(raw_mel))
             ds = np.zeros_like(dc)
             if self.head_gain > 0:
                 from makeittalk.animation.head_motion import rigid_delta
