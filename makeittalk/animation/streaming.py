@@ -18,7 +18,8 @@ What differs from offline, and why:
   the value the demo speech gives this face and moves to the stream's own over its last minute
   (offline: the whole clip's);
 - head motion is the weight set's procedural motion made by causal filters (offline filters it
-  both ways); the speaker branch is not run live, as the default set does not run it offline
+  both ways), sized from the speech spectrum heard so far (offline: the whole clip's), moving
+  from the training average with a 2 s time constant (head_size.SmoothGains); the speaker branch is not run live, as the default set does not run it offline
   either (animation amp_pos 0: its motion was 0.003 degrees);
 - blinks follow the offline schedule's rule (same rate and seed) as the stream goes.
 Memory is bounded: every buffer keeps a fixed number of frames, so an hour costs what a
