@@ -220,6 +220,8 @@ def main() -> int:
             animation["rigid_pose"] = True
         if args.procedural_pose is not None:
             animation["procedural_pose"] = args.procedural_pose
+        if args.gains and "lip_gain_model" in json.loads(args.gains.read_text(encoding="utf-8")):
+            animation["lip_gain_model"] = json.loads(args.gains.read_text(encoding="utf-8"))["lip_gain_model"]
         head_motion_fit = json.loads(args.head_motion.read_text(encoding="utf-8")) if args.head_motion else None
         if head_motion_fit is not None:
             animation["procedural_style"] = head_motion_fit["procedural_style"]
@@ -268,7 +270,8 @@ def main() -> int:
         if args.translator_eval:
             data["translator_evaluation"] = portable_paths(json.loads(args.translator_eval.read_text(encoding="utf-8")))
         if args.gains:
-            data["animation_fit"] = json.loads(args.gains.read_text(encoding="utf-8"))
+            gains_fit = json.loads(args.gains.read_text(encoding="utf-8"))
+            data["animation_fit"] = {k: v for k, v in gains_fit.items() if k != "lip_gain_model"}
         if head_motion_fit is not None:
             # The model's coefficients are in "animation" already; the record keeps how it was fitted.
             data["head_motion_fit"] = {k: v for k, v in head_motion_fit.items() if k != "head_size_model"}

@@ -23,7 +23,7 @@ speed) within 0.5-2x, ties going to the smallest worst ratio; the shape with the
 outside wins. The sizes are absolute: the set's procedural_pose gain (1 in the recipe) multiplies
 them. Prints the chosen style as JSON on the last line.
 
-`--size-model` also fits makeittalk.animation.head_size: a ridge regression from each training
+`--size-model` also fits makeittalk.animation.spectrum_gains's head_size_model: a ridge regression from each training
 clip's speech spectrum to the log gains (roll, position) that would centre its own std and speed
 ratios at the chosen style. Clips are weighted so that every group, and every speaker within it,
 counts the same; the ridge strength is the one with the least error over five folds that hold
@@ -45,8 +45,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 SWAY_HZ = (0.8, 1.2, 1.8)
-RIDGE = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
-FOLDS = 5
 ROLL_SPEECH_SHARE = (0.0, 0.3)
 DRIFT_SIZE = (0.0, 1.0, 2.0, 4.0)
 
@@ -55,7 +53,7 @@ class ClipData:
     """What one clip needs for the head-motion statistics: its face, loudness and real motion."""
 
     def __init__(self, clip, face_tweaks: bool, speaker: str = "") -> None:
-        from makeittalk.animation.head_size import spectrum_features
+        from makeittalk.animation.spectrum_gains import spectrum_features
         from makeittalk.audio.features import mel_spectrogram
         from makeittalk.audio.frontend import extract_features
         from makeittalk.evaluation import runner
@@ -146,48 +144,15 @@ def size_targets(clip: ClipData, style, gain: float) -> np.ndarray | None:
     return np.array(out)
 
 
-def _ridge(x, y, w, lam):
-    """(coefficients, intercept) on raw features of the weighted ridge fit on standardised ones."""
-    mean = (w[:, None] * x).sum(0) / w.sum()
-    scale = np.sqrt((w[:, None] * (x - mean) ** 2).sum(0) / w.sum()) + 1e-6
-    z = (x - mean) / scale
-    y_mean = (w[:, None] * y).sum(0) / w.sum()
-    b = np.linalg.solve(z.T @ (w[:, None] * z) + lam * np.eye(x.shape[1]), z.T @ (w[:, None] * (y - y_mean)))
-    coefficients = b / scale[:, None]
-    return coefficients, y_mean - mean @ coefficients
-
-
 def fit_size_model(groups: dict[str, list[ClipData]], style, gain: float) -> tuple[dict, dict]:
-    from makeittalk.animation.head_size import HeadSizeModel
+    from makeittalk.animation.spectrum_gains import HEAD_SIZE
+    from makeittalk.training.spectrum_gains_fit import fit_gain_model
 
     rows = [(name, c, size_targets(c, style, gain)) for name, clips in groups.items() for c in clips]
     rows = [(name, c, t) for name, c, t in rows if t is not None and c.spectrum is not None]
-    x = np.stack([c.spectrum for _, c, _ in rows])
-    y = np.stack([t for _, _, t in rows])
-    group = np.array([name for name, _, _ in rows])
-    speaker = np.array([f"{name}/{c.speaker}" for name, c, _ in rows])
-    # Every group, and every speaker within it, weighs the same.
-    w = np.array([1.0 / ((speaker == s).sum() * len(set(speaker[group == g]))) for s, g in zip(speaker, group)])
-    rng = np.random.default_rng(0)
-    many = sorted(s for g in set(group) if len(set(speaker[group == g])) > 1 for s in set(speaker[group == g]))
-    fold_of = {s: k % FOLDS for k, s in enumerate(rng.permutation(many))}
-    folds = np.array([fold_of[s] if s in fold_of else k % FOLDS for k, s in enumerate(speaker)])
-    errors = {}
-    for lam in RIDGE:
-        error = 0.0
-        for f in range(FOLDS):
-            held = folds == f
-            coefficients, intercept = _ridge(x[~held], y[~held], w[~held], lam)
-            error += float((w[held][:, None] * (x[held] @ coefficients + intercept - y[held]) ** 2).sum())
-        errors[lam] = error / w.sum()
-        print(f"head size ridge {lam:g}: cross-validated weighted squared error {errors[lam]:.4f}", file=sys.stderr)
-    lam = min(errors, key=errors.get)
-    coefficients, intercept = _ridge(x, y, w, lam)
-    prior = (w[:, None] * y).sum(0) / w.sum()
-    model = HeadSizeModel(coefficients, intercept, prior)
-    fitted = {"ridge": lam, "cv_error": errors, "clips": len(rows), "speakers": len(set(speaker)),
-              "prior_gains": np.exp(prior).round(3).tolist()}
-    return model.to_settings(), fitted
+    model, report = fit_gain_model(np.stack([c.spectrum for _, c, _ in rows]), np.stack([t for _, _, t in rows]),
+                                   [name for name, _, _ in rows], [c.speaker for _, c, _ in rows], HEAD_SIZE[1])
+    return model.to_settings(), report
 
 
 def ratios_with_sizes(clips: list[ClipData], style, gain: float, model) -> dict[str, float]:
@@ -250,12 +215,12 @@ def main() -> int:
     for name, measured in result["groups"].items():
         print(f"{name}: " + ", ".join(f"{k} {v:.2f}" for k, v in measured.items()), file=sys.stderr)
     if args.size_model:
-        from makeittalk.animation.head_size import HeadSizeModel
         from makeittalk.animation.head_motion import HeadMotionStyle
+        from makeittalk.animation.spectrum_gains import HEAD_SIZE, from_tuning
 
         fitted_style = HeadMotionStyle.from_settings(style)
         settings, fitted = fit_size_model(groups, fitted_style, gain)
-        model = HeadSizeModel.from_settings(settings)
+        model = from_tuning({HEAD_SIZE[0]: settings}, HEAD_SIZE)
         fitted["groups"] = {name: ratios_with_sizes(clips, fitted_style, gain, model) for name, clips in groups.items()}
         for name, measured in fitted["groups"].items():
             print(f"{name} with the size model: " + ", ".join(f"{k} {v:.2f}" for k, v in measured.items()),

@@ -71,21 +71,22 @@ python3 "$REPO/scripts/merge_frame_evals.py" --out "$WORK/eval_frames.json" --ov
 NETWORKS="--autovc $AUTOVC --content $CONTENT --speaker $SPEAKER"
 ANIMATION="$(cat "$CONFIGS/animation_args.txt")"
 
-# Fit the lip gain on TRAINING clips (every 20th talking_ar clip, every 10th GRID sentence, every
+# Fit the lip gain on TRAINING clips (every 10th talking_ar clip, every 10th GRID sentence, every
 # talking clip), so the predicted mouth opens as much as real ones; each group counts once (the
-# geometric mean of the group medians).
+# geometric mean of the group medians). --gain-model adds the per-recording lip gain from the
+# speech spectrum (lip_gain_model, which gains.json carries to the builds below).
 python3 "$REPO/scripts/build_default_weights.py" --pretrained "$WORK" --name uncalibrated --overwrite \
   $NETWORKS $ANIMATION --amp-lip 1.0
-python3 "$REPO/scripts/fit_animation_gains.py" --weights "$WORK/uncalibrated" --json "$WORK/gains.json" \
+python3 "$REPO/scripts/fit_animation_gains.py" --weights "$WORK/uncalibrated" --json "$WORK/gains.json" --gain-model \
   --data "$DATA/talking" --split-from "$WORK/datasets/talking" --every 1 \
-  --data "$DATA/talking_ar" --split-from "$WORK/datasets/talking_ar" --every 20 \
+  --data "$DATA/talking_ar" --split-from "$WORK/datasets/talking_ar" --every 10 \
   --data "$DATA/talking_grid_s1" --split-from "$WORK/datasets/talking_grid_s1" --every 10 | tail -n 1 > "$WORK/gains.args"
 GAINS="$(cat "$WORK/gains.args")"
 
 # Then the head motion's style (size, sway band, drift) on training clips of every group (every
 # talking clip, every 10th talking_ar clip, every 5th GRID sentence; no networks run).
 python3 "$REPO/scripts/build_default_weights.py" --pretrained "$WORK" --name calibrated --overwrite \
-  $NETWORKS $ANIMATION $GAINS
+  $NETWORKS $ANIMATION $GAINS --gains "$WORK/gains.json"
 python3 "$REPO/scripts/fit_head_motion.py" --weights "$WORK/calibrated" --json "$WORK/head_motion.json" --size-model \
   --data "$DATA/talking" --split-from "$WORK/datasets/talking" --every 1 \
   --data "$DATA/talking_ar" --split-from "$WORK/datasets/talking_ar" --every 10 \
@@ -94,7 +95,7 @@ python3 "$REPO/scripts/fit_head_motion.py" --weights "$WORK/calibrated" --json "
 # Evaluate the calibrated candidate on the held-out clips of every group, then assemble
 # pretrained/default with the figures per group.
 python3 "$REPO/scripts/build_default_weights.py" --pretrained "$WORK" --name candidate --overwrite \
-  $NETWORKS $ANIMATION $GAINS --head-motion "$WORK/head_motion.json"
+  $NETWORKS $ANIMATION $GAINS --gains "$WORK/gains.json" --head-motion "$WORK/head_motion.json"
 EVALS=""
 for GROUP in talking talking_ar talking_grid_s1; do
   makeittalk eval "$DATA/$GROUP" --split-from "$WORK/datasets/$GROUP" --weights "$WORK/candidate" --summary \

@@ -47,8 +47,11 @@ def test_lip_scale_moves_the_mouth_only(animate):
     assert largest_move(closed, animate.base, MOUTH) > 0.02
     assert largest_move(closed, animate.base, EYES) == 0.0
     gap = lambda frames: np.linalg.norm(frames[:, 62] - frames[:, 66], axis=-1).std()  # noqa: E731
-    # Closed lips stay closed (the head's 3-D turns change the projected gap by < 1e-4 E).
-    assert gap(closed) < 1e-3 < gap(animate.base) < gap(animate(lip_scale=2))
+    # Without lip motion the gap is the portrait's (float32 landmarks: constant to ~1e-7 E) ...
+    assert gap(animate(lip_scale=0, still=True)) < 1e-5
+    # ... and the head's 3-D turns only change its projection, by far less than the lips move
+    # (the default set's per-recording head size made that 1.2e-3 E on this clip).
+    assert gap(closed) < 0.1 * gap(animate.base) and 1e-3 < gap(animate.base) < gap(animate(lip_scale=2))
 
 
 def test_blinks_and_seed(animate):

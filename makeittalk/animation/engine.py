@@ -31,6 +31,7 @@ Two modes:
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterator, Sequence
@@ -758,6 +759,12 @@ class LandmarkAnimator:
         # Whole-clip smoothing and calibration: no per-segment restarts, so no seams.
         amp_pos = config.amp_pos * self.tuning.get("amp_pos", pp.DEFAULT_AMP_POS) / pp.DEFAULT_AMP_POS
         amp_lip = config.amp_lip * self.tuning.get("amp_lip", pp.DEFAULT_AMP_LIP) / pp.DEFAULT_AMP_LIP
+        from makeittalk.animation.spectrum_gains import LIP_GAIN, from_tuning, spectrum_features
+
+        spectrum = functools.lru_cache(maxsize=1)(lambda: spectrum_features(feats.mel))
+        lip_model = from_tuning(self.tuning, LIP_GAIN)
+        if lip_model is not None:
+            amp_lip = amp_lip * float(lip_model.gains(spectrum())[0])
         smoothed = pp.smooth_speaker_delta(delta_speaker)
         if self.tuning.get("rigid_pose", False):
             shaped = pp.rigid_speaker_delta(smoothed, face_id)
@@ -767,14 +774,14 @@ class LandmarkAnimator:
         procedural_gain = float(self.tuning.get("procedural_pose", 0.0)) * config.amp_pos / pp.DEFAULT_AMP_POS
         if procedural_gain > 0:
             from makeittalk.animation.head_motion import HeadMotionStyle, procedural_pose, rigid_delta
-            from makeittalk.animation.head_size import HeadSizeModel, pose_multipliers, spectrum_features
+            from makeittalk.animation.spectrum_gains import HEAD_SIZE, pose_multipliers
 
             loudness = np.asarray(feats.mel, dtype=np.float64).mean(axis=1)[:num_windows]
             style = HeadMotionStyle.from_settings(self.tuning.get("procedural_style"))
             pose = procedural_pose(num_windows, loudness, seed=config.seed, style=style)
-            size_model = HeadSizeModel.from_settings(self.tuning.get("head_size_model"))
+            size_model = from_tuning(self.tuning, HEAD_SIZE)
             if size_model is not None:
-                pose = pose * pose_multipliers(size_model.gains(spectrum_features(feats.mel)))
+                pose = pose * pose_multipliers(size_model.gains(spectrum()))
             ds_post = ds_post + rigid_delta(face_id, pose * procedural_gain)
         calibrated = pp.calibrate_content(delta_content) if self.tuning.get("calibrate_content", True) else delta_content
         dc_post = pp.amplify_lips(calibrated, amp_lip, amp_lip)
@@ -836,13 +843,14 @@ def _as_static_face(face: Any, tweaks: bool = True) -> Any:
 #: procedural_pose GAIN adds the procedural head motion of animation.head_motion (scaled by
 #: pose_scale, removed by still), for speaker branches that predict almost none; procedural_style
 #: {field: number} overrides its HeadMotionStyle (sizes, bands; fitted by scripts/fit_head_motion.py);
-#: head_size_model scales that motion per recording from its speech spectrum (animation.head_size).
+#: head_size_model scales that motion, and lip_gain_model amp_lip, per recording from its speech
+#: spectrum (animation.spectrum_gains).
 #: content_delay_frames D: the content branch was trained with D frames of past audio in each
 #: window (see delay_content_windows). content_features "source": it reads the normalised mel of
 #: the input voice itself instead of AutoVC's conversion ("converted", the original's design).
 TUNING_KEYS = {"amp_lip": float, "amp_pos": float, "calibrate_content": bool, "face_tweaks": bool, "rigid_pose": bool,
                "procedural_pose": float, "content_delay_frames": int, "content_features": str,
-               "procedural_style": dict, "head_size_model": dict}
+               "procedural_style": dict, "head_size_model": dict, "lip_gain_model": dict}
 _TUNING_CHOICES = {"content_features": ("converted", "source")}
 
 
@@ -861,10 +869,10 @@ def _check_tuning(tuning: dict[str, Any]) -> dict[str, Any]:
         from makeittalk.animation.head_motion import HeadMotionStyle
 
         HeadMotionStyle.from_settings(tuning["procedural_style"])
-    if "head_size_model" in tuning:
-        from makeittalk.animation.head_size import HeadSizeModel
+    from makeittalk.animation.spectrum_gains import HEAD_SIZE, LIP_GAIN, from_tuning
 
-        HeadSizeModel.from_settings(tuning["head_size_model"])
+    for which in (HEAD_SIZE, LIP_GAIN):
+        from_tuning(tuning, which)  # raises on a malformed model
     return dict(tuning)
 
 

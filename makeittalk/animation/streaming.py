@@ -19,7 +19,7 @@ What differs from offline, and why:
   (offline: the whole clip's);
 - head motion is the weight set's procedural motion made by causal filters (offline filters it
   both ways), sized from the speech spectrum heard so far (offline: the whole clip's), moving
-  from the training average with a 2 s time constant (head_size.SmoothGains); the speaker branch is not run live, as the default set does not run it offline
+  from the training average with a 2 s time constant (spectrum_gains.SmoothGains); the lip gain likewise; the speaker branch is not run live, as the default set does not run it offline
   either (animation amp_pos 0: its motion was 0.003 degrees);
 - blinks follow the offline schedule's rule (same rate and seed) as the stream goes.
 Memory is bounded: every buffer keeps a fixed number of frames, so an hour costs what a
@@ -38,7 +38,7 @@ import torch
 from makeittalk.animation import postprocess as pp
 from makeittalk.animation.blinks import INTERNAL_FPS, RAMP_AFTER, RAMP_BEFORE, apply_blinks, blend_eyelids
 from makeittalk.animation.engine import WINDOW_FRAMES, AnimationConfig, normalize_mel
-from makeittalk.animation.head_size import HeadSizeModel, SmoothGains, pose_multipliers
+from makeittalk.animation.spectrum_gains import HEAD_SIZE, LIP_GAIN, SmoothGains, from_tuning, pose_multipliers
 from makeittalk.errors import MakeItTalkError
 from makeittalk.audio.features import FFT_LENGTH, HOP_LENGTH, SAMPLE_RATE, _hann_window, _highpass, _min_level, mel_basis
 
@@ -322,8 +322,9 @@ class StreamingAnimator:
         from makeittalk.animation.head_motion import HeadMotionStyle
 
         self.head = CausalHeadMotion(config.seed, HeadMotionStyle.from_settings(tuning.get("procedural_style")))
-        size_model = HeadSizeModel.from_settings(tuning.get("head_size_model"))
+        size_model, lip_model = from_tuning(tuning, HEAD_SIZE), from_tuning(tuning, LIP_GAIN)
         self.head_sizes = SmoothGains(size_model, INTERNAL_FPS) if size_model is not None else None
+        self.lip_gains = SmoothGains(lip_model, INTERNAL_FPS) if lip_model is not None else None
         from makeittalk.resources import autovc_mel_mean_std
 
         self._mel_mean, self._mel_std = autovc_mel_mean_std()
@@ -443,12 +444,17 @@ class StreamingAnimator:
             self._content_done += len(windows)
             dc = pp.amplify_lips(self._calibrated(delta_content), self.amp_lip, self.amp_lip)
             loudness = np.stack([self._mel_at(k) for k in range(start, self._content_done)]).astype(np.float64)
+            raw_mel = loudness * self._mel_std + self._mel_mean  # the front end's scale, as offline
+            if self.lip_gains is not None:
+                # The lips' gain from the speech heard so far (offline: the whole clip's).
+                gains = self.lip_gains.step(raw_mel)[:, :1].astype(np.float32)
+                dc[:, pp.LIP_X_COLUMNS] *= gains
+                dc[:, pp.LIP_Y_COLUMNS] *= gains
             # Offline takes the mean of the raw mel; normalised mel is an affine map of it per bin,
             # and the procedural drive only uses the level's shape (it is min/max normalised).
             pose = self.head.step(loudness.mean(axis=1))
             if self.head_sizes is not None:
                 # The motion's size from the speech heard so far (offline: the whole clip's).
-                raw_mel = loudness * self._mel_std + self._mel_mean  # the front end's scale, as offline
                 pose = pose * pose_multipliers(self.head_sizes.step(raw_mel))
             ds = np.zeros_like(dc)
             if self.head_gain > 0:

@@ -1,12 +1,13 @@
-"""The speech-spectrum -> head-motion size model (makeittalk.animation.head_size)."""
+"""Gains from the speech spectrum: head-motion size and lip gain (makeittalk.animation.spectrum_gains)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from makeittalk.animation.head_size import (MIN_SPEECH_FRAMES, NUM_FEATURES, SPEECH_LEVEL, HeadSizeModel,
-                                            RunningSpectrum, SmoothGains, pose_multipliers, spectrum_features)
+from makeittalk.animation.spectrum_gains import (HEAD_SIZE, LIP_GAIN, MIN_SPEECH_FRAMES, NUM_FEATURES, SPEECH_LEVEL,
+                                                 RunningSpectrum, SmoothGains, SpectrumGainModel, from_tuning,
+                                                 pose_multipliers, spectrum_features)
 from makeittalk.errors import MakeItTalkError
 
 
@@ -21,7 +22,7 @@ def _model(slope=1.0):
     """log roll gain = slope * (mean level of band 0 - 0.5); position gain the opposite."""
     coefficients = np.zeros((NUM_FEATURES, 2))
     coefficients[0] = [slope, -slope]
-    return HeadSizeModel(coefficients, np.array([-0.5 * slope, 0.5 * slope]), np.array([0.1, -0.1]))
+    return SpectrumGainModel(HEAD_SIZE[1], coefficients, np.array([-0.5 * slope, 0.5 * slope]), np.array([0.1, -0.1]))
 
 
 def test_the_spectrum_uses_speech_frames_only_and_needs_half_a_second():
@@ -58,16 +59,18 @@ def test_gains_follow_the_model_within_its_limits_and_the_prior_without_speech()
 
 def test_settings_round_trip_and_bad_settings_are_refused():
     model = _model(slope=0.7)
-    again = HeadSizeModel.from_settings(model.to_settings())
+    again = from_tuning({"head_size_model": model.to_settings()}, HEAD_SIZE)
     features = spectrum_features(_mel(level=0.8))
     np.testing.assert_allclose(again.gains(features), model.gains(features), rtol=1e-5)  # 6 decimals stored
-    assert HeadSizeModel.from_settings(None) is None
+    assert from_tuning({}, HEAD_SIZE) is None
     broken = model.to_settings()
     broken["roll"]["coefficients"] = broken["roll"]["coefficients"][:10]
     with pytest.raises(MakeItTalkError, match="head_size_model"):
-        HeadSizeModel.from_settings(broken)
+        from_tuning({"head_size_model": broken}, HEAD_SIZE)
     with pytest.raises(MakeItTalkError, match="features"):
-        HeadSizeModel.from_settings(dict(model.to_settings(), features="mfcc"))
+        from_tuning({"head_size_model": dict(model.to_settings(), features="mfcc")}, HEAD_SIZE)
+    with pytest.raises(MakeItTalkError, match="lip_gain_model.*--gain-model"):
+        from_tuning({"lip_gain_model": model.to_settings()}, LIP_GAIN)  # it has no 'lips' channel
 
 
 def test_live_gains_move_smoothly_from_the_prior_to_the_clip_value():
@@ -90,12 +93,12 @@ def test_the_engine_scales_the_procedural_motion_by_the_model_gains():
     from makeittalk.resources import standard_face
 
     base = LandmarkAnimator.from_pretrained("default")
-    doubled = HeadSizeModel(np.zeros((NUM_FEATURES, 2)), np.log([2.0, 2.0]), np.log([2.0, 2.0]))
+    doubled = SpectrumGainModel(HEAD_SIZE[1], np.zeros((NUM_FEATURES, 2)), np.log([2.0, 2.0]), np.log([2.0, 2.0]))
 
     def animator(tuning):
         return LandmarkAnimator(base.autovc, base.content_branch, base.speaker_branch, tuning=tuning)
 
-    plain = {k: v for k, v in base.tuning.items() if k != "head_size_model"}
+    plain = {k: v for k, v in base.tuning.items() if k not in ("head_size_model", "lip_gain_model")}
     face = standard_face()[:, :2] * 100 + 200
     feats = base.features(demo_speech_path())
     runs = {name: animator(tuning).run(feats, animator(tuning).static_face(face), AnimationConfig()).pixels
@@ -105,3 +108,43 @@ def test_the_engine_scales_the_procedural_motion_by_the_model_gains():
     moved = {name: (runs[name] - runs["still"])[:, stable, :2] for name in ("plain", "doubled")}
     ratio = np.linalg.norm(moved["doubled"]) / np.linalg.norm(moved["plain"])
     assert ratio == pytest.approx(2.0, rel=0.03)
+
+
+def test_the_lip_gain_model_scales_the_lips_offline_and_live():
+    """A constant lip gain of 1.5: the offline lip offsets grow 1.5x, and live ones too once the
+    gain has moved there from its prior (1.0 here; 2 s time constant, so after 10 s it is within 1 %)."""
+    from makeittalk.animation.engine import AnimationConfig, LandmarkAnimator
+    from makeittalk.animation.streaming import StreamConfig, StreamingAnimator
+    from makeittalk.audio import load_audio
+    from makeittalk.pipelines.demo import demo_speech_path
+    from makeittalk.resources import standard_face
+
+    base = LandmarkAnimator.from_pretrained("default")
+    gain = SpectrumGainModel(LIP_GAIN[1], np.zeros((NUM_FEATURES, 1)), np.log([1.5]), np.log([1.0]))
+    plain = {k: v for k, v in base.tuning.items() if k not in ("head_size_model", "lip_gain_model")}
+    plain["procedural_pose"] = 0.0  # a still head: the lips alone differ
+
+    def animator(tuning):
+        return LandmarkAnimator(base.autovc, base.content_branch, base.speaker_branch, tuning=tuning)
+
+    face = standard_face()[:, :2] * 100 + 200
+    speech = load_audio(demo_speech_path())
+    with_gain = dict(plain, lip_gain_model=gain.to_settings())
+    gap = {}
+    for name, tuning in (("plain", plain), ("gain", with_gain)):
+        a = animator(tuning)
+        offline = a.run(speech, a.static_face(face), AnimationConfig(blink=False)).pixels
+        stream = StreamingAnimator(a, face, StreamConfig(blink=False))
+        samples = np.asarray(speech.samples)
+        frames = []
+        for start in range(0, len(samples), 320):
+            frames += stream.push(samples[start:start + 320])
+        frames += stream.finish()
+        live = np.stack([f.landmarks if hasattr(f, "landmarks") else f[2] for f in frames])
+        gap[name] = (np.abs(offline[:, 66, 1] - offline[:, 62, 1]), np.abs(live[:, 66, 1] - live[:, 62, 1]))
+    off_plain, off_gain = gap["plain"][0], gap["gain"][0]
+    # The lip repair and smoothing are (nearly) linear here; the gap's spread scales with the gain.
+    assert off_gain.std() / off_plain.std() == pytest.approx(1.5, rel=0.05)
+    live_plain, live_gain = gap["plain"][1], gap["gain"][1]
+    late = slice(len(live_plain) // 2, None)  # after the first ~5 s
+    assert live_gain[late].std() / live_plain[late].std() == pytest.approx(1.5, rel=0.05)
