@@ -96,9 +96,9 @@ def main() -> int:
     if not len(args.data) == len(args.split_from) == len(args.every):
         parser.error("give --data, --split-from and --every once per group")
     from makeittalk.animation import postprocess as pp
-    from makeittalk.animation.engine import _weight_set_tuning
+    from makeittalk.animation.tuning import weight_set_tuning
 
-    amp_lip = float(_weight_set_tuning(args.weights).get("amp_lip", pp.DEFAULT_AMP_LIP))
+    amp_lip = float(weight_set_tuning(args.weights).get("amp_lip", pp.DEFAULT_AMP_LIP))
     groups = list(zip(args.data, args.split_from, args.every))
     centre = "groups_amp" if args.pool == "groups" else "median_amp"
     history = []

@@ -192,10 +192,10 @@ def main() -> int:
     args = parser.parse_args()
     if not len(args.data) == len(args.split_from) == len(args.every):
         parser.error("give --data, --split-from and --every once per group")
-    from makeittalk.animation.engine import _weight_set_tuning
+    from makeittalk.animation.tuning import weight_set_tuning
     from makeittalk.evaluation.runner import discover_clips, train_stems
 
-    tuning = _weight_set_tuning(args.weights)
+    tuning = weight_set_tuning(args.weights)
     gain = float(tuning.get("procedural_pose", 1.0))
     face_tweaks = bool(tuning.get("face_tweaks", True))
     groups: dict[str, list[ClipData]] = {}

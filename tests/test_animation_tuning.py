@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from makeittalk.animation import postprocess as pp
-from makeittalk.animation.engine import _check_tuning, _as_static_face
+from makeittalk.animation.engine import _as_static_face
+from makeittalk.animation.tuning import check_tuning as _check_tuning
 from makeittalk.errors import MakeItTalkError
 from makeittalk.resources import standard_face
 

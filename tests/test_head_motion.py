@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from makeittalk.animation.blinks import INTERNAL_FPS
-from makeittalk.animation.engine import _check_tuning
+from makeittalk.animation.tuning import check_tuning as _check_tuning
 from makeittalk.animation.head_motion import HeadMotionStyle, procedural_pose
 from makeittalk.animation.streaming import CausalHeadMotion
 from makeittalk.errors import MakeItTalkError
