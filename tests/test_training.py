@@ -105,15 +105,17 @@ def test_bad_config_names_the_problem(tmp_path, text, message):
 
 
 def test_shipped_configs_load():
-    from makeittalk.training.tasks import TASK_MODULES, get_task
+    """Every recipe in configs/, not only the ones named after their trainer (content_v2*.yaml ...)."""
+    import yaml
 
-    folder = Path(__file__).resolve().parents[1] / "makeittalk" / "training" / "configs"
-    for name in TASK_MODULES:
-        path = folder / f"{name}.yaml"
-        if path.is_file():
-            task = get_task(name)
-            config = load_config(task.config_class, path, task=name)
-            assert config.epochs >= 1
+    from makeittalk.training.tasks import get_task
+
+    configs = sorted((Path(__file__).resolve().parents[1] / "makeittalk" / "training" / "configs").glob("*.yaml"))
+    assert len(configs) >= 10
+    for path in configs:
+        trainer = yaml.safe_load(path.read_text())["task"]
+        config = load_config(get_task(trainer).config_class, path, task=trainer)  # raises on a bad setting
+        assert config.epochs >= 1
 
 
 # ---- AutoVC run: outputs, embedded description, resume -----------------------------------
@@ -306,3 +308,55 @@ def test_torchrun_two_cpu_processes_gloo(dataset, tmp_path):
     meta = json.loads((out / "weights" / "autovc" / "config.json").read_text())
     assert meta["training"]["processes"] == 2 and meta["training"]["batch_size_total"] == 4
     assert [r["epoch"] for r in read_csv(out / "val_log.csv")] == ["1", "2"]
+
+
+# ---- weight averaging (ema_decay) -----------------------------------------------------------
+
+
+def test_weight_average_follows_the_formula_and_swaps_back():
+    from makeittalk.training.averaging import WeightAverage
+
+    net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    start = {k: v.clone() for k, v in net.state_dict().items()}
+    average = WeightAverage(net, 0.75)
+    expected = {k: v.clone() for k, v in start.items() if v.is_floating_point()}
+    for step in range(3):
+        with torch.no_grad():
+            for p in net.parameters():
+                p.add_(0.5 * (step + 1))
+        net.train()(torch.rand(4, 3))  # moves the batch-norm statistics and its integer counter
+        average.update(net)
+        for k in expected:
+            expected[k] = 0.75 * expected[k] + 0.25 * net.state_dict()[k]
+    own = {k: v.clone() for k, v in net.state_dict().items()}
+    with average.swapped_in(net):
+        for k, v in expected.items():
+            torch.testing.assert_close(net.state_dict()[k], v)
+        assert int(net.state_dict()["1.num_batches_tracked"]) == 3  # counters are copied, not averaged
+    for k, v in own.items():
+        assert torch.equal(net.state_dict()[k], v), f"{k} was not restored after the block"
+
+
+def test_ema_run_exports_the_average_and_resumes_exactly(dataset, tmp_path):
+    from makeittalk.weights.store import load_network
+
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    assert tiny_autovc(dataset, straight, "--set", "ema_decay=0.5") == 0
+    assert tiny_autovc(dataset, resumed, "--set", "ema_decay=0.5", "--set", "epochs=1") == 0
+    assert tiny_autovc(dataset, resumed, "--set", "ema_decay=0.5") == 0
+    a = (straight / "weights" / "autovc" / "model.safetensors").read_bytes()
+    b = (resumed / "weights" / "autovc" / "model.safetensors").read_bytes()
+    assert a == b, "a resumed averaged run must train exactly as an uninterrupted one"
+    # weights/ holds the average; the checkpoint goes on from the raw weights, which differ from it.
+    checkpoint = torch.load(straight / "checkpoint.pt", weights_only=True)
+    raw, average = checkpoint["modules"]["autovc"], checkpoint["weight_average"]
+    exported = load_network("autovc", straight / "weights" / "autovc", device="cpu").state_dict()
+    floats = [k for k, v in raw.items() if v.is_floating_point()]
+    assert all(torch.equal(exported[k], average[k]) for k in floats)
+    assert any(not torch.equal(raw[k], average[k]) for k in floats)
+
+
+def test_ema_decay_out_of_range_is_a_clear_error(dataset, tmp_path, capsys):
+    assert tiny_autovc(dataset, tmp_path / "run", "--set", "ema_decay=1.5") == 2
+    assert "ema_decay 1.5 must be 0 (off) or below 1" in capsys.readouterr().err
+

@@ -40,6 +40,9 @@ class TrainConfig:
         machine, cores / processes avoids oversubscription).
     best_metric: the validation figure that picks best/ ("val_loss", lower is better; a name
         starting with "-" means higher is better, e.g. "-val_mouth_r").
+    ema_decay: 0 trains as usual; between 0 and 1, validation, weights/ and best/ use an
+        exponential moving average of the weights with this decay per step (0.99: about the
+        last 100 steps); training itself goes on from the raw weights.
     """
 
     epochs: int = 10
@@ -57,6 +60,7 @@ class TrainConfig:
     init_from: str | None = None
     threads: int | None = None
     best_metric: str = "val_loss"
+    ema_decay: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self)))

@@ -19,6 +19,7 @@ as an uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import json
@@ -35,7 +36,8 @@ import torch
 from torch import nn
 
 from makeittalk.errors import MakeItTalkError
-from makeittalk.training.config import TrainConfig, config_to_yaml
+from makeittalk.training.averaging import WeightAverage
+from makeittalk.training.config import ConfigError, TrainConfig, config_to_yaml
 from makeittalk.training.data import PreparedDataset
 from makeittalk.training.distributed import DistributedContext, unwrap
 
@@ -258,6 +260,8 @@ def run_training(
     say = log or (lambda message: print(message, file=sys.stderr, flush=True))
     main_log = say if dist.is_main else (lambda message: None)
     config_text = config_to_yaml(config, task_class.name)
+    if not 0.0 <= config.ema_decay < 1.0:
+        raise ConfigError(f"ema_decay {config.ema_decay} must be 0 (off) or below 1, e.g. 0.99")
     try:
         resume = _check_run_dir(run_dir, config_text)
         dist.barrier()
@@ -275,9 +279,11 @@ def run_training(
         if config.init_from and not resume:
             _init_from(task, config.init_from, main_log)
 
+        networks = task.exported()
+        average = WeightAverage(unwrap(networks), config.ema_decay) if config.ema_decay else None
         state = {"epoch": 0, "step": 0, "best_val": math.inf, "best_epoch": None, "best": {}, "last": {}, "seconds": 0.0}
         if resume:
-            state = _load_checkpoint(task, run_dir / CHECKPOINT, dist.device)
+            state = _load_checkpoint(task, run_dir / CHECKPOINT, dist.device, average)
             main_log(f"resuming {run_dir} after epoch {state['epoch']} (step {state['step']})")
         if state["epoch"] >= config.epochs:
             main_log(f"{run_dir} already finished its {config.epochs} epoch(s); raise 'epochs' to train further")
@@ -285,7 +291,6 @@ def run_training(
         train_log = CsvLog(run_dir / "train_log.csv") if dist.is_main else None
         val_log = CsvLog(run_dir / "val_log.csv") if dist.is_main else None
         board = _tensorboard(run_dir, config) if dist.is_main else None
-        networks = task.exported()
         main_log(
             f"training {task_class.name} ({type(unwrap(networks)).__name__}, "
             f"{sum(p.numel() for p in networks.parameters()):,} parameters) on {dist.device}"
@@ -305,6 +310,8 @@ def run_training(
             for losses in task.train_epoch(epoch, rng):
                 state["step"] += 1
                 count += 1
+                if average is not None:
+                    average.update(unwrap(networks))
                 for k, v in losses.items():
                     sums[k] = sums.get(k, 0.0) + float(v)
                 if not all(math.isfinite(float(v)) for v in losses.values()):
@@ -324,31 +331,34 @@ def run_training(
                                  + " ".join(f"{k} {v:.4g}" for k, v in means.items()))
             for module in task.modules().values():
                 module.eval()
-            with torch.no_grad():
-                figures, weight = task.validate()
-            val = dist.mean(figures, weight)
-            state["epoch"] = epoch
-            state["last"] = val
-            # best_val is stored so that lower is better ("-name": the figure's negative).
-            metric = config.best_metric.lstrip("-")
-            sign = -1.0 if config.best_metric.startswith("-") else 1.0
-            score = sign * val.get(metric, sign * math.inf)
-            improved = score < state["best_val"]
-            if improved:
-                state["best_val"] = score
-                state["best_epoch"] = epoch
-                state["best"] = val
-            state["seconds"] = elapsed_before + time.monotonic() - started
+            averaged = average.swapped_in(unwrap(networks)) if average is not None else contextlib.nullcontext()
+            with averaged:
+                with torch.no_grad():
+                    figures, weight = task.validate()
+                val = dist.mean(figures, weight)
+                state["epoch"] = epoch
+                state["last"] = val
+                # best_val is stored so that lower is better ("-name": the figure's negative).
+                metric = config.best_metric.lstrip("-")
+                sign = -1.0 if config.best_metric.startswith("-") else 1.0
+                score = sign * val.get(metric, sign * math.inf)
+                improved = score < state["best_val"]
+                if improved:
+                    state["best_val"] = score
+                    state["best_epoch"] = epoch
+                    state["best"] = val
+                state["seconds"] = elapsed_before + time.monotonic() - started
+                if dist.is_main:
+                    training = _training_info(task, config, state, dist)
+                    _export(unwrap(networks), run_dir / "weights" / task_class.network, training)
+                    if improved:
+                        _export(unwrap(networks), run_dir / "best" / task_class.network, training)
             if dist.is_main:
                 val_log.write({"epoch": epoch, "step": state["step"], **val})
                 if board is not None:
                     for k, v in val.items():
                         board.add_scalar(f"val/{k}", v, state["step"])
-                training = _training_info(task, config, state, dist)
-                _export(unwrap(networks), run_dir / "weights" / task_class.network, training)
-                if improved:
-                    _export(unwrap(networks), run_dir / "best" / task_class.network, training)
-                _save_checkpoint(task, state, run_dir / CHECKPOINT)
+                _save_checkpoint(task, state, run_dir / CHECKPOINT, average)
                 _atomic_json({"task": task_class.name, **_jsonable(state), "run_dir": str(run_dir)}, run_dir / "summary.json")
                 main_log(
                     f"epoch {epoch}/{config.epochs} done in {time.monotonic() - epoch_start:.1f} s: "
@@ -400,7 +410,7 @@ def _training_info(task: TrainingTask, config: TrainConfig, state: dict[str, Any
     }
 
 
-def _save_checkpoint(task: TrainingTask, state: dict[str, Any], path: Path) -> None:
+def _save_checkpoint(task: TrainingTask, state: dict[str, Any], path: Path, average: WeightAverage | None = None) -> None:
     payload = {
         "format": "makeittalk-training-checkpoint",
         "version": 1,
@@ -408,11 +418,13 @@ def _save_checkpoint(task: TrainingTask, state: dict[str, Any], path: Path) -> N
         "state": _jsonable(state),
         "modules": {k: unwrap(m).state_dict() for k, m in task.modules().items()},
         "optimizers": {k: o.state_dict() for k, o in task.optimizers().items()},
+        "weight_average": average.state_dict() if average is not None else None,
     }
     _atomic_torch_save(payload, path)
 
 
-def _load_checkpoint(task: TrainingTask, path: Path, device: torch.device) -> dict[str, Any]:
+def _load_checkpoint(task: TrainingTask, path: Path, device: torch.device,
+                     average: WeightAverage | None = None) -> dict[str, Any]:
     try:
         # Tensors and plain containers only: weights_only refuses anything that would run code.
         payload = torch.load(path, map_location=device, weights_only=True)
@@ -425,6 +437,10 @@ def _load_checkpoint(task: TrainingTask, path: Path, device: torch.device) -> di
         unwrap(module).load_state_dict(payload["modules"][name])
     for name, optimizer in optimizers.items():
         optimizer.load_state_dict(payload["optimizers"][name])
+    if average is not None:
+        if payload.get("weight_average") is None:
+            raise TrainingError(f"{path} was saved without ema_decay; resume with the run's own config or use another --out folder")
+        average.load_state_dict(payload["weight_average"])
     state = dict(payload["state"])
     if state.get("best_val") is None:
         state["best_val"] = math.inf
