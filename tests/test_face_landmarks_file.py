@@ -61,6 +61,36 @@ def test_json_without_suffix_is_detected(tmp_path, points):
     assert load_landmarks_file(path).shape == (68, 3)
 
 
+@pytest.mark.parametrize("with_z", [False, True])
+def test_npy_array_loads(tmp_path, points, with_z):
+    path = tmp_path / "face.npy"
+    array = add_standard_z(points) if with_z else points.astype(np.float32)
+    np.save(path, array)
+    loaded = load_landmarks_file(path)
+    assert loaded.dtype == np.float64 and loaded.shape == array.shape
+    np.testing.assert_array_equal(loaded, array.astype(np.float64))
+
+
+@pytest.mark.parametrize(
+    ("array", "match"),
+    [
+        (np.zeros((10, 68, 3)), "holds 10 frames of landmarks; save one face"),
+        (np.zeros((67, 2)), r"shape \(67, 2\)"),
+        (np.array(["a"] * 136).reshape(68, 2), "need 68 x 2"),
+        (np.full((68, 2), np.nan), "NaN"),
+    ],
+)
+def test_npy_errors(tmp_path, array, match):
+    path = tmp_path / "bad.npy"
+    np.save(path, array)
+    with pytest.raises(LandmarksError, match=match) as excinfo:
+        load_landmarks_file(path)
+    assert "bad.npy" in str(excinfo.value)
+    path.write_bytes(b"not numpy")
+    with pytest.raises(LandmarksError, match="not a readable .npy array"):
+        load_landmarks_file(path)
+
+
 def test_loaded_landmarks_normalise(tmp_path, points):
     path = tmp_path / "face.txt"
     path.write_text("\n".join(f"{x} {y}" for x, y in points))

@@ -19,7 +19,7 @@ landmarks, audio_seconds, weights, version); a .npy output is the bare
 --compat original reproduces the original MakeItTalk release step for step (it stops about
 0.29 s before the end of the audio and needs at least 0.45 s); with --fps 62.5 its frames are
 exactly the original's frames. The face is found with the face detector unless
---face-landmarks gives its 68 points (JSON, or 68 lines of 'x y [z]' in portrait pixels).
+--face-landmarks gives its 68 points (JSON, 68 lines of 'x y [z]' or a .npy array, in portrait pixels).
 The original's fixed pixel tweaks (slightly thinner lips, wider eyes) are applied to the
 face either way.
 """ + TEXT_HELP
@@ -75,7 +75,7 @@ def register(subparsers) -> None:
     parser.add_argument("--compat", choices=["original"], default=None,
                         help="reproduce the original release's chain step for step")
     parser.add_argument("--face-landmarks", metavar="FILE",
-                        help="68 face points in portrait pixels (JSON or 68 lines of 'x y [z]'); skips detection")
+                        help="68 face points in portrait pixels (JSON, 68 lines of 'x y [z]' or .npy); skips detection")
     parser.add_argument("--detector", default="auto", help="face detector: auto, face-alignment or dlib (default auto)")
     parser.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N or mps (default auto)")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")

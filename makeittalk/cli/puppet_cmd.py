@@ -45,7 +45,7 @@ def register(subparsers) -> None:
     create.add_argument("image", metavar="IMAGE", help="portrait or cartoon image (PNG keeps transparency)")
     create.add_argument("-o", "--output", metavar="PUPPET_DIR", required=True, help="puppet folder to write")
     create.add_argument("--landmarks", metavar="FILE",
-                        help="68 landmarks (JSON or 68 lines 'x y'); skips face detection")
+                        help="68 landmarks (JSON, 68 lines 'x y' or .npy); skips face detection")
     create.add_argument("--style", choices=("auto", "photo", "cartoon"), default="auto",
                         help="mouth and eyelid rendering style (default: guessed from the image)")
     create.add_argument("--name", help="puppet name (default: the image file name)")

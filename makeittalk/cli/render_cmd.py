@@ -132,7 +132,7 @@ def register(subparsers) -> None:
                         help="with --export moho-dat: frame rate of the switch keys, 24-100 (default 24)")
     parser.add_argument("--dat-preston-blair", action="store_true", help="with --export moho-dat: Preston Blair names")
     parser.add_argument("--face-landmarks", metavar="FILE", default=None,
-                        help="68 face points in portrait pixels (JSON or 68 lines of 'x y [z]'); skips detection")
+                        help="68 face points in portrait pixels (JSON, 68 lines of 'x y [z]' or .npy); skips detection")
     parser.add_argument("--detector", default=None, help="face detector: auto, face-alignment or dlib (default auto)")
     parser.add_argument("--weights", default="default", metavar="NAME",
                         help="weight set name or folder (default: the shipped default; see 'makeittalk weights list')")

@@ -474,12 +474,15 @@ def check_landmarks_path(file: Path) -> None:
 def load_landmarks_file(path: str | os.PathLike) -> np.ndarray:
     """Read 68 hand-made landmarks: (68, 2) or (68, 3) float64 pixels.
 
-    Formats: JSON, a list of 68 [x, y] or [x, y, z] (or {"landmarks": that list}); or text
+    Formats: JSON, a list of 68 [x, y] or [x, y, z] (or {"landmarks": that list}); text
     with 68 lines of `x y` or `x y z` (whitespace or commas; blank lines and `#` comments
-    skipped; a single line of 136 or 204 numbers is also accepted). Raises LandmarksError.
+    skipped; a single line of 136 or 204 numbers is also accepted); or a NumPy .npy array of
+    shape (68, 2) or (68, 3). Raises LandmarksError.
     """
     file = Path(path)
     check_landmarks_path(file)
+    if file.suffix.lower() == ".npy":
+        return _npy_landmarks(file)
     try:
         raw = file.read_bytes()
     except OSError as exc:
@@ -487,7 +490,7 @@ def load_landmarks_file(path: str | os.PathLike) -> np.ndarray:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise LandmarksError(f"{file}: not a text file; write the landmarks as JSON or 68 lines of 'x y'") from exc
+        raise LandmarksError(f"{file}: not a text file; write the landmarks as JSON, 68 lines of 'x y' or a .npy array") from exc
     if not text.strip():
         raise LandmarksError(f"{file}: the file is empty; it needs 68 lines of 'x y' (pixels)")
     if file.suffix.lower() == ".json" or text.lstrip()[:1] in "[{":
@@ -503,6 +506,18 @@ def load_landmarks_file(path: str | os.PathLike) -> np.ndarray:
         counts = sorted({len(r) for r in rows})
         raise LandmarksError(f"{file}: every point needs 2 (x y) or 3 (x y z) numbers, all alike; found rows of {counts} values")
     return check_landmarks(np.array(rows, dtype=np.float64), what=str(file))
+
+
+def _npy_landmarks(file: Path) -> np.ndarray:
+    try:
+        points = np.load(file, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise LandmarksError(f"{file}: not a readable .npy array ({exc}); save one with numpy.save") from exc
+    if points.ndim == 3 and points.shape[1:2] == (NUM_LANDMARKS,):
+        raise LandmarksError(f"{file} holds {points.shape[0]} frames of landmarks; save one face, e.g. numpy.save(path, frames[0])")
+    if points.shape not in ((NUM_LANDMARKS, 2), (NUM_LANDMARKS, 3)) or not np.issubdtype(points.dtype, np.number):
+        raise LandmarksError(f"{file}: array of shape {points.shape} ({points.dtype}); need 68 x 2 (x y) or 68 x 3 (x y z) numbers")
+    return check_landmarks(points.astype(np.float64), what=str(file))
 
 
 def _json_rows(text: str, file: Path) -> list[list[float]]:
