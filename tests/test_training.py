@@ -285,7 +285,8 @@ def test_content_without_autovc_weights_says_what_to_set(dataset, tmp_path, caps
 
 
 @pytest.mark.slow
-def test_torchrun_two_cpu_processes_gloo(dataset, tmp_path):
+@pytest.mark.parametrize("extra", [(), ("--set", "ema_decay=0.5")], ids=["plain", "weight-average"])
+def test_torchrun_two_cpu_processes_gloo(dataset, tmp_path, extra):
     """The same command under torchrun: 2 processes, gloo, one set of weights written by rank 0."""
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -293,7 +294,7 @@ def test_torchrun_two_cpu_processes_gloo(dataset, tmp_path):
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
         "-m", "makeittalk", "train", "autovc", "--data", str(dataset), "--out", str(out), "--device", "cpu",
         "--set", "epochs=2", "--set", "steps_per_epoch=3", "--set", "batch_size=2", "--set", "crop_frames=32",
-        "--set", TINY_AUTOVC,
+        "--set", TINY_AUTOVC, *extra,
     ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
