@@ -179,6 +179,13 @@ def test_landmark_file_outside_the_image_is_refused(service, tmp_path):
         service.read_landmarks_file(short, (360, 300))
 
 
+def test_landmark_file_as_npy_is_read(service, tmp_path):
+    points = np.stack([np.linspace(40, 300, 68), np.linspace(30, 260, 68)], axis=1)
+    path = tmp_path / "face.npy"
+    np.save(path, points)
+    np.testing.assert_array_equal(service.read_landmarks_file(path, (360, 300)), points)
+
+
 # --------------------------------------------------------------------------- puppets and the editor
 
 

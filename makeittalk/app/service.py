@@ -560,7 +560,7 @@ def no_face_message(path: str | os.PathLike | None) -> str:
     return (
         f"No face was found in {display_name(path)}. Use an upright, frontal, well-lit portrait whose face is "
         "at least about 80 pixels wide, or place the 68 landmarks yourself: drag the points in the landmark "
-        "editor onto the face, or upload a landmark file (JSON or 68 lines of 'x y' in pixels)."
+        "editor onto the face, or upload a landmark file (JSON, 68 lines of 'x y' or .npy, in pixels)."
     )
 
 

@@ -270,8 +270,8 @@ def build_app(config: AppConfig | None = None, service: AppService | None = None
                             value="detect", elem_id="mit-mode",
                         )
                         landmark_file = gr.UploadButton(
-                            "Upload a landmark file (JSON or 68 lines of 'x y' in pixels)",
-                            file_types=[".json", ".txt", ".csv", ".pts"], type="filepath", size="sm",
+                            "Upload a landmark file (JSON, 68 lines of 'x y' or .npy, in pixels)",
+                            file_types=[".json", ".txt", ".csv", ".pts", ".npy"], type="filepath", size="sm",
                             variant="secondary", elem_id="mit-landmark-file",
                         )
                         with gr.Accordion("Save as a puppet for reuse", open=False, elem_id="mit-save-puppet"):
