@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """How much of the driving lip motion each renderer shows: render a portrait with the warp and
 the translator renderer (`--still`, same landmarks), detect the face again on every N-th rendered
-frame, and fit the rendered inner-lip gap |p62 - p66| against the driving one.
+frame, and fit the rendered mouth opening |p62 - p66| / |p36 - p45| (evaluation.metrics.mouth_opening)
+against the driving one.
 
     python3 scripts/measure_render_fidelity.py face.png speech.wav [--every 2] [--weights default]
 
@@ -27,25 +28,6 @@ sys.path.insert(0, str(REPO))
 RENDERERS = ("warp", "translator")
 
 
-def decoded_frames(video: Path, width: int, height: int, every: int):
-    """(index, (H, W, 3) uint8) for every `every`-th frame, decoded by the bundled ffmpeg."""
-    import imageio_ffmpeg
-
-    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-i", str(video),
-               "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
-    size = width * height * 3
-    with subprocess.Popen(command, stdout=subprocess.PIPE) as process:
-        index = 0
-        while len(chunk := process.stdout.read(size)) == size:
-            if index % every == 0:
-                yield index, np.frombuffer(chunk, np.uint8).reshape(height, width, 3)
-            index += 1
-
-
-def inner_gap(points: np.ndarray) -> np.ndarray:
-    return np.linalg.norm(points[..., 62, :2] - points[..., 66, :2], axis=-1)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("portrait", help="image file, or 'astronaut'")
@@ -55,7 +37,9 @@ def main() -> int:
     args = parser.parse_args()
 
     from makeittalk.errors import MakeItTalkError
+    from makeittalk.evaluation.metrics import mouth_opening
     from makeittalk.face import detect_landmarks, load_image
+    from makeittalk.pipelines.video import read_frames_at
 
     with tempfile.TemporaryDirectory(prefix="makeittalk-fidelity-") as scratch:
         folder = Path(scratch)
@@ -67,7 +51,6 @@ def main() -> int:
             portrait = folder / "astronaut.png"
             Image.fromarray(data.astronaut()).save(portrait)
         image = load_image(str(portrait))
-        height, width = image.shape[:2]
         face = detect_landmarks(image).landmarks
         eyes = float(np.linalg.norm(face[36, :2] - face[45, :2]))
         report = {"portrait": args.portrait, "audio": args.audio.name, "eye_distance_px": round(eyes, 2), "renderers": {}}
@@ -76,11 +59,11 @@ def main() -> int:
             subprocess.run([sys.executable, "-m", "makeittalk", "render", str(portrait), str(args.audio), "-o", str(video),
                             "--renderer", renderer, "--still", "--weights", args.weights,
                             "--save-landmarks", str(landmarks)], check=True, stdout=subprocess.DEVNULL)
-            driving = inner_gap(np.load(landmarks))
+            driving = mouth_opening(np.load(landmarks))
             shown, asked = [], []
-            for index, frame in decoded_frames(video, width, height, args.every):
+            for index, frame in read_frames_at(video, range(0, len(driving), args.every)):
                 try:
-                    shown.append(float(inner_gap(detect_landmarks(frame).landmarks)))
+                    shown.append(float(mouth_opening(detect_landmarks(frame).landmarks[None])[0]))
                 except MakeItTalkError:  # no face found in this frame: skip it, and count it below
                     continue
                 asked.append(float(driving[index]))
@@ -89,8 +72,8 @@ def main() -> int:
                 "frames_measured": len(shown_a),
                 "r": round(float(np.corrcoef(shown_a, asked_a)[0, 1]), 3),
                 "slope": round(float(np.polyfit(asked_a, shown_a, 1)[0]), 3),
-                "driving_gap_std_eye_distances": round(float(asked_a.std()) / eyes, 4),
-                "rendered_gap_std_eye_distances": round(float(shown_a.std()) / eyes, 4),
+                "driving_gap_std_eye_distances": round(float(asked_a.std()), 4),
+                "rendered_gap_std_eye_distances": round(float(shown_a.std()), 4),
             }
     print(json.dumps(report, indent=1))
     return 0

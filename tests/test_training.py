@@ -361,3 +361,17 @@ def test_ema_decay_out_of_range_is_a_clear_error(dataset, tmp_path, capsys):
     assert tiny_autovc(dataset, tmp_path / "run", "--set", "ema_decay=1.5") == 2
     assert "ema_decay 1.5 must be 0 (off) or below 1" in capsys.readouterr().err
 
+
+
+def test_a_run_saved_before_a_setting_existed_still_resumes(dataset, tmp_path):
+    """config.yaml of a run made before ema_decay existed lacks the key; its default applies."""
+    import yaml
+
+    run = tmp_path / "old"
+    assert tiny_autovc(dataset, run, "--set", "epochs=1") == 0
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    del saved["ema_decay"]
+    (run / "config.yaml").write_text(yaml.safe_dump(saved, sort_keys=False))
+    assert tiny_autovc(dataset, run) == 0  # epochs=2: continues at epoch 2
+    assert [r["epoch"] for r in read_csv(run / "val_log.csv")] == ["1", "2"]
+    assert tiny_autovc(dataset, run, "--set", "ema_decay=0.5", "--set", "epochs=3") == 2  # a real change

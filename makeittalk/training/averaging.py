@@ -19,9 +19,7 @@ class WeightAverage:
     the state dict; integer buffers (counters) are copied as they are."""
 
     def __init__(self, network: nn.Module, decay: float) -> None:
-        if not 0.0 < decay < 1.0:
-            raise ValueError(f"ema_decay must be between 0 and 1 (exclusive), got {decay}")
-        self.decay = decay
+        self.decay = decay  # run_training checks 0 < decay < 1 with a config error
         self.average = {k: v.detach().clone() for k, v in network.state_dict().items()}
 
     @torch.no_grad()

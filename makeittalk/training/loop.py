@@ -214,8 +214,20 @@ class RunSummary:
     seconds: float
 
 
-def _check_run_dir(run_dir: Path, config_text: str) -> bool:
-    """True to resume; raises if RUN_DIR holds something else."""
+def _config_defaults(config_class: type[TrainConfig]) -> dict[str, Any]:
+    """Every setting of `config_class` with a default, in TrainConfig.to_dict's plain types."""
+    defaults = {}
+    for field in dataclasses.fields(config_class):
+        if field.default is not dataclasses.MISSING:
+            defaults[field.name] = field.default
+        elif field.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+            defaults[field.name] = field.default_factory()  # type: ignore[misc]
+    return json.loads(json.dumps(defaults))
+
+
+def _check_run_dir(run_dir: Path, config_text: str, defaults: dict[str, Any] | None = None) -> bool:
+    """True to resume; raises if RUN_DIR holds something else. A setting missing from the saved
+    config (a run from before that setting existed) counts as its default from `defaults`."""
     import yaml
 
     if (run_dir / CHECKPOINT).is_file():
@@ -223,6 +235,7 @@ def _check_run_dir(run_dir: Path, config_text: str) -> bool:
         if saved_path.is_file():
             saved = yaml.safe_load(saved_path.read_text(encoding="utf-8")) or {}
             new = yaml.safe_load(config_text) or {}
+            saved = {**{k: v for k, v in (defaults or {}).items() if k in new}, **saved}
             changed = sorted(k for k in set(saved) | set(new) if saved.get(k) != new.get(k) and k not in RESUMABLE_CHANGES)
             if changed:
                 raise TrainingError(
@@ -263,7 +276,7 @@ def run_training(
     if not 0.0 <= config.ema_decay < 1.0:
         raise ConfigError(f"ema_decay {config.ema_decay} must be 0 (off) or below 1, e.g. 0.99")
     try:
-        resume = _check_run_dir(run_dir, config_text)
+        resume = _check_run_dir(run_dir, config_text, _config_defaults(type(config)))
         dist.barrier()
         if dist.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
@@ -437,9 +450,7 @@ def _load_checkpoint(task: TrainingTask, path: Path, device: torch.device,
         unwrap(module).load_state_dict(payload["modules"][name])
     for name, optimizer in optimizers.items():
         optimizer.load_state_dict(payload["optimizers"][name])
-    if average is not None:
-        if payload.get("weight_average") is None:
-            raise TrainingError(f"{path} was saved without ema_decay; resume with the run's own config or use another --out folder")
+    if average is not None:  # the config check ensures a run with ema_decay saved its average
         average.load_state_dict(payload["weight_average"])
     state = dict(payload["state"])
     if state.get("best_val") is None:
