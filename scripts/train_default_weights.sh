@@ -24,14 +24,21 @@ EXTRA=${MAKEITTALK_TRAIN_ARGS:-}
 PRETRAINED="${3:-$REPO/pretrained}"
 mkdir -p "$WORK/logs"
 TIMINGS="$WORK/timings.tsv"
+CORES="$(getconf _NPROCESSORS_ONLN)"  # not nproc: it reports OMP_NUM_THREADS when that is set
 [ -f "$TIMINGS" ] || printf 'step\tstarted\tseconds\n' > "$TIMINGS"
 
 # step NAME COMMAND...: run COMMAND and append its wall time to timings.tsv.
+# A failing command ends its half: set -e holds inside the halves (never called from an && or ||
+# list), and step passes a failure on.
+# In the parallel run each half has one thread until the other half is done, then every core.
 step() {
   local name="$1" started
   shift
+  if [ -n "${OTHER_HALF_DONE:-}" ] && [ -f "$OTHER_HALF_DONE" ]; then
+    export OMP_NUM_THREADS="$CORES" MKL_NUM_THREADS="$CORES"
+  fi
   started=$(date +%s)
-  "$@"
+  "$@" || return
   printf '%s\t%s\t%s\n' "$name" "$(date -u -d "@$started" +%FT%TZ)" "$(( $(date +%s) - started ))" >> "$TIMINGS"
 }
 
@@ -132,10 +139,14 @@ if [ -n "${MAKEITTALK_RECIPE_SEQUENTIAL:-}" ]; then
   landmark_half
   translator_half
 else
-  # One thread per half (torch and BLAS read these), so the two do not fight over the cores.
-  (export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1; landmark_half) > "$WORK/logs/landmarks.log" 2>&1 &
+  # One thread per half (torch and BLAS read these), so the two do not fight over the cores;
+  # a half that is done leaves a marker, and the other's next steps take every core.
+  rm -f "$WORK/logs/landmarks.done" "$WORK/logs/translator.done"
+  (export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OTHER_HALF_DONE="$WORK/logs/translator.done"
+   landmark_half; touch "$WORK/logs/landmarks.done") > "$WORK/logs/landmarks.log" 2>&1 &
   LANDMARKS_PID=$!
-  (export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1; translator_half) > "$WORK/logs/translator.log" 2>&1 &
+  (export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OTHER_HALF_DONE="$WORK/logs/landmarks.done"
+   translator_half; touch "$WORK/logs/translator.done") > "$WORK/logs/translator.log" 2>&1 &
   TRANSLATOR_PID=$!
   echo "training both halves; logs: $WORK/logs/landmarks.log and $WORK/logs/translator.log"
   FAILED=""
