@@ -11,11 +11,8 @@
 # a 2-core CPU: `time bash scripts/train_default_weights.sh` took TOTAL_TIME there.
 #
 # After the data preparation come two halves that do not need each other: the landmark networks
-# with their fits and evals, and the mouth translator with its frame eval. They run one after the
-# other with every thread; every step's wall time goes to WORK/timings.tsv. Export
-# MAKEITTALK_RECIPE_PARALLEL=1 to run them at once, half the cores each, with logs in
-# WORK/logs/<half>.log. On the 2-core CPU that gained nothing (each network trained 1.8-2.3x
-# slower on one thread); it is for machines where one run cannot use every core.
+# with their fits and evals, and the mouth translator with its frame eval. Every step's wall time
+# goes to WORK/timings.tsv (a resumed run appends its own rows).
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 DATA="${1:-$REPO/../shared/data}"
@@ -23,21 +20,15 @@ WORK="${2:-$REPO/work-defaults}"
 CONFIGS="$REPO/makeittalk/training/configs"
 EXTRA=${MAKEITTALK_TRAIN_ARGS:-}
 PRETRAINED="${3:-$REPO/pretrained}"
-mkdir -p "$WORK/logs"
+mkdir -p "$WORK"
 TIMINGS="$WORK/timings.tsv"
-CORES="$(getconf _NPROCESSORS_ONLN)"  # not nproc: it reports OMP_NUM_THREADS when that is set
 [ -f "$TIMINGS" ] || printf 'step\tstarted\tseconds\n' > "$TIMINGS"
 
-# step NAME COMMAND...: run COMMAND and append its wall time to timings.tsv.
-# A failing command ends its half: set -e holds inside the halves (never called from an && or ||
-# list), and step passes a failure on.
-# In the parallel run each half has one thread until the other half is done, then every core.
+# step NAME COMMAND...: run COMMAND and append its wall time to timings.tsv. It passes a failure
+# on, so a failing step stops the script even where it follows || (set -e).
 step() {
   local name="$1" started
   shift
-  if [ -n "${OTHER_HALF_DONE:-}" ] && [ -f "$OTHER_HALF_DONE" ]; then
-    export OMP_NUM_THREADS="$CORES" MKL_NUM_THREADS="$CORES"
-  fi
   started=$(date +%s)
   "$@" || return
   printf '%s\t%s\t%s\n' "$name" "$(date -u -d "@$started" +%FT%TZ)" "$(( $(date +%s) - started ))" >> "$TIMINGS"
@@ -53,7 +44,7 @@ VAL_SPEAKERS="styletalk_KristiNoem styletalk_reagan vretalking_2 pcavs_00098 pca
 AR_MERGES="ar_spk035=ar_spk002 ar_spk038=ar_spk002 ar_spk033=ar_spk007 ar_spk037=ar_spk007 ar_spk040=ar_spk001"
 AR_VAL_SPEAKERS="ar_spk003 ar_spk010 ar_spk017 ar_spk024 ar_spk031"
 
-# Where each half leaves its networks (the final build below reads them).
+# Where each half leaves its networks.
 AUTOVC="$WORK/runs/autovc/best/autovc"
 CONTENT="$WORK/runs/content_v2_finetune/best/content_branch"
 SPEAKER="$WORK/runs/speaker/best/speaker_branch"
@@ -123,7 +114,7 @@ translator_half() {
   # 2 CPU cores; talking_ro has no landmarks), then its self-reenactment eval on the held-out clips.
   step train_mouth_translator makeittalk train mouth-translator --config "$CONFIGS/mouth_translator.yaml" $EXTRA \
     --data "$WORK/datasets/talking" "$WORK/datasets/talking_ar" "$WORK/datasets/talking_grid_s1" --out "$WORK/runs/mouth"
-  # PatchGAN fine-tune of that network (14 min; reuses its cached crops); the final epoch ships.
+  # PatchGAN fine-tune of that network (26 min on 2 cores; reuses its cached crops); the final epoch ships.
   step train_mouth_translator_gan makeittalk train mouth-translator --config "$CONFIGS/mouth_translator_gan.yaml" $EXTRA \
     --data "$WORK/datasets/talking" "$WORK/datasets/talking_ar" "$WORK/datasets/talking_grid_s1" --out "$WORK/runs/mouth_gan" \
     --set "init_from=$WORK/runs/mouth/best/mouth_translator" --set "frames_cache=$WORK/runs/mouth"
@@ -136,34 +127,13 @@ translator_half() {
     talking_grid_s1="$WORK/eval_frames_talking_grid_s1.json"
 }
 
-if [ -z "${MAKEITTALK_RECIPE_PARALLEL:-}" ]; then
-  landmark_half
-  translator_half
-else
-  # Half the cores per half (torch and BLAS read these), so the two do not fight over them; a
-  # half that is done leaves a marker, and the other's next steps take every core.
-  HALF_CORES=$(( CORES > 1 ? CORES / 2 : 1 ))
-  rm -f "$WORK/logs/landmarks.done" "$WORK/logs/translator.done"
-  (export OMP_NUM_THREADS=$HALF_CORES MKL_NUM_THREADS=$HALF_CORES OTHER_HALF_DONE="$WORK/logs/translator.done"
-   landmark_half; touch "$WORK/logs/landmarks.done") > "$WORK/logs/landmarks.log" 2>&1 &
-  LANDMARKS_PID=$!
-  (export OMP_NUM_THREADS=$HALF_CORES MKL_NUM_THREADS=$HALF_CORES OTHER_HALF_DONE="$WORK/logs/landmarks.done"
-   translator_half; touch "$WORK/logs/translator.done") > "$WORK/logs/translator.log" 2>&1 &
-  TRANSLATOR_PID=$!
-  echo "training both halves; logs: $WORK/logs/landmarks.log and $WORK/logs/translator.log"
-  FAILED=""
-  wait "$LANDMARKS_PID" || FAILED="landmarks"
-  wait "$TRANSLATOR_PID" || FAILED="$FAILED translator"
-  if [ -n "$FAILED" ]; then
-    echo "error: the$FAILED half failed; see $WORK/logs/ and run this script again to resume" >&2
-    exit 1
-  fi
-fi
+landmark_half
+translator_half
 
 # The shipped set: every network, the fitted gains and head motion, and the figures per group.
 EVALS=""
 for GROUP in $EVAL_GROUPS; do EVALS="$EVALS --eval $GROUP=$WORK/eval_$GROUP.json"; done
 step build_default python3 "$REPO/scripts/build_default_weights.py" --pretrained "$PRETRAINED" --overwrite $EVALS \
-  --gains "$WORK/gains.json" --head-motion "$WORK/head_motion.json" $NETWORKS $ANIMATION $(cat "$WORK/gains.args") \
+  --gains "$WORK/gains.json" --head-motion "$WORK/head_motion.json" $NETWORKS $ANIMATION $GAINS \
   --mouth-translator "$MOUTH" --translator-eval "$WORK/eval_frames.json"
 echo "done: $PRETRAINED/default; wall time of every step in $TIMINGS"
