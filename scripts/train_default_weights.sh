@@ -8,11 +8,19 @@
 # ./pretrained. Every step resumes when run again. Add --device cuda by exporting
 # MAKEITTALK_TRAIN_ARGS="--device cuda"; under torchrun, replace 'makeittalk train' by
 # 'torchrun --standalone --nproc_per_node N -m makeittalk train'. The shipped set was trained on
-# a 2-core CPU: `time bash scripts/train_default_weights.sh` took TOTAL_TIME there.
+# a 2-core CPU with the two halves side by side: about 2 h 10 min from start to the built set
+# (data 12 min, then landmark half 1 h 54 min beside translator half 1 h 57 min; the translator's
+# three frame evals, 16 min of it, were timed in a second sitting). One half after the other
+# would take about 2 h 35 min (its first steps measured, the rest from one-thread timings).
 #
 # After the data preparation come two halves that do not need each other: the landmark networks
-# with their fits and evals, and the mouth translator with its frame eval. Every step's wall time
-# goes to WORK/timings.tsv (a resumed run appends its own rows).
+# with their fits and evals, and the mouth translator with its frame eval. With two or more cores
+# they run at once, half the cores each (logs in WORK/logs/<half>.log), and the half still running
+# takes every core when the other is done. That is faster on the 2-core CPU: the content branch's
+# small LSTM batches train only 1.3-1.6x faster on two threads than on one (AutoVC 1.7x, the
+# translator 1.8x), so a second core does more as a second trainer. Export
+# MAKEITTALK_RECIPE_SEQUENTIAL=1 to run one half after the other with every core. Every step's
+# wall time goes to WORK/timings.tsv (a resumed run appends its own rows).
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 DATA="${1:-$REPO/../shared/data}"
@@ -20,15 +28,20 @@ WORK="${2:-$REPO/work-defaults}"
 CONFIGS="$REPO/makeittalk/training/configs"
 EXTRA=${MAKEITTALK_TRAIN_ARGS:-}
 PRETRAINED="${3:-$REPO/pretrained}"
-mkdir -p "$WORK"
+mkdir -p "$WORK/logs"
 TIMINGS="$WORK/timings.tsv"
+CORES="$(getconf _NPROCESSORS_ONLN)"  # not nproc: it reports OMP_NUM_THREADS when that is set
 [ -f "$TIMINGS" ] || printf 'step\tstarted\tseconds\n' > "$TIMINGS"
 
 # step NAME COMMAND...: run COMMAND and append its wall time to timings.tsv. It passes a failure
-# on, so a failing step stops the script even where it follows || (set -e).
+# on, so a failing step stops its half even where it follows || (set -e). In the side-by-side run
+# each half has half the cores until the other half is done, then every core.
 step() {
   local name="$1" started
   shift
+  if [ -n "${OTHER_HALF_DONE:-}" ] && [ -f "$OTHER_HALF_DONE" ]; then
+    export OMP_NUM_THREADS="$CORES" MKL_NUM_THREADS="$CORES"
+  fi
   started=$(date +%s)
   "$@" || return
   printf '%s\t%s\t%s\n' "$name" "$(date -u -d "@$started" +%FT%TZ)" "$(( $(date +%s) - started ))" >> "$TIMINGS"
@@ -110,11 +123,11 @@ landmark_half() {
 }
 
 translator_half() {
-  # The photo renderer: the mouth translator, on every talking face with landmarks (about 70 min on
-  # 2 CPU cores; talking_ro has no landmarks), then its self-reenactment eval on the held-out clips.
+  # The photo renderer: the mouth translator, on every talking face with landmarks (talking_ro has
+  # none), then its self-reenactment eval on the held-out clips.
   step train_mouth_translator makeittalk train mouth-translator --config "$CONFIGS/mouth_translator.yaml" $EXTRA \
     --data "$WORK/datasets/talking" "$WORK/datasets/talking_ar" "$WORK/datasets/talking_grid_s1" --out "$WORK/runs/mouth"
-  # PatchGAN fine-tune of that network (26 min on 2 cores; reuses its cached crops); the final epoch ships.
+  # PatchGAN fine-tune of that network (reuses its cached crops); the final epoch ships.
   step train_mouth_translator_gan makeittalk train mouth-translator --config "$CONFIGS/mouth_translator_gan.yaml" $EXTRA \
     --data "$WORK/datasets/talking" "$WORK/datasets/talking_ar" "$WORK/datasets/talking_grid_s1" --out "$WORK/runs/mouth_gan" \
     --set "init_from=$WORK/runs/mouth/best/mouth_translator" --set "frames_cache=$WORK/runs/mouth"
@@ -127,13 +140,34 @@ translator_half() {
     talking_grid_s1="$WORK/eval_frames_talking_grid_s1.json"
 }
 
-landmark_half
-translator_half
+if [ -n "${MAKEITTALK_RECIPE_SEQUENTIAL:-}" ] || [ "$CORES" -lt 2 ]; then
+  landmark_half
+  translator_half
+else
+  # Half the cores per half (torch and BLAS read these), so the two do not fight over them; a
+  # half that is done leaves a marker, and the other's next steps take every core.
+  HALF_CORES=$(( CORES / 2 ))
+  rm -f "$WORK/logs/landmarks.done" "$WORK/logs/translator.done"
+  (export OMP_NUM_THREADS=$HALF_CORES MKL_NUM_THREADS=$HALF_CORES OTHER_HALF_DONE="$WORK/logs/translator.done"
+   landmark_half; touch "$WORK/logs/landmarks.done") > "$WORK/logs/landmarks.log" 2>&1 &
+  LANDMARKS_PID=$!
+  (export OMP_NUM_THREADS=$HALF_CORES MKL_NUM_THREADS=$HALF_CORES OTHER_HALF_DONE="$WORK/logs/landmarks.done"
+   translator_half; touch "$WORK/logs/translator.done") > "$WORK/logs/translator.log" 2>&1 &
+  TRANSLATOR_PID=$!
+  echo "training both halves side by side; logs: $WORK/logs/landmarks.log and $WORK/logs/translator.log"
+  FAILED=""
+  wait "$LANDMARKS_PID" || FAILED="landmarks"
+  wait "$TRANSLATOR_PID" || FAILED="$FAILED translator"
+  if [ -n "$FAILED" ]; then
+    echo "error: the$FAILED half failed; see $WORK/logs/ and run this script again to resume" >&2
+    exit 1
+  fi
+fi
 
 # The shipped set: every network, the fitted gains and head motion, and the figures per group.
 EVALS=""
 for GROUP in $EVAL_GROUPS; do EVALS="$EVALS --eval $GROUP=$WORK/eval_$GROUP.json"; done
 step build_default python3 "$REPO/scripts/build_default_weights.py" --pretrained "$PRETRAINED" --overwrite $EVALS \
-  --gains "$WORK/gains.json" --head-motion "$WORK/head_motion.json" $NETWORKS $ANIMATION $GAINS \
+  --gains "$WORK/gains.json" --head-motion "$WORK/head_motion.json" $NETWORKS $ANIMATION $(cat "$WORK/gains.args") \
   --mouth-translator "$MOUTH" --translator-eval "$WORK/eval_frames.json"
 echo "done: $PRETRAINED/default; wall time of every step in $TIMINGS"
