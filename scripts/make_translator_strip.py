@@ -2,7 +2,7 @@
 """Mouth crops of held-out clips: the real frame, the warp renderer and the warp + mouth translator.
 
     python3 scripts/make_translator_strip.py --translator runs/mouth/best/mouth_translator \\
-        [--out docs/images/translator_mouth_strip.png] [--overwrite]
+        [--out out/translator_mouth_strip.png] [--overwrite]
 
 Self-reenactment, as `makeittalk eval --frames` scores it: each clip's first frame with a face is
 the portrait, and two later frames are re-drawn from it at their real landmarks: the one where the
@@ -11,6 +11,8 @@ outer eye-corner distance |p36-p45|). Columns are (clip, closed / open), rows re
 translator, all cut through the real frame's mouth crop (the translator's region) and upscaled
 to 128 px. The clips come from the val split (held-out speakers) of each --split-from dataset:
 per source, the --clips-per-source clips of different speakers whose mouth opens the most.
+The image is made of frames of the development data, so it stays on your machine (out/ is
+ignored by git) and is never committed.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ sys.path.insert(0, str(REPO))
 DEFAULT_DATA = [REPO.parent / "shared" / "data" / "talking_ar", REPO.parent / "shared" / "data" / "talking"]
 # Where scripts/train_default_weights.sh prepares the datasets (its WORK_DIR default).
 DEFAULT_SPLITS = [REPO / "work-defaults" / "datasets" / "talking_ar", REPO / "work-defaults" / "datasets" / "talking"]
+DEFAULT_OUT = REPO / "out" / "translator_mouth_strip.png"
 TILE = 128
 GAP = 6  # white pixels between clips
 LABEL_W = 84
@@ -89,7 +92,8 @@ def main() -> int:
                         help="a saved mouth-translator folder (default: the --weights set's mouth_translator)")
     parser.add_argument("--weights", default="default", metavar="NAME",
                         help="weight set name or folder (default: default)")
-    parser.add_argument("--out", type=Path, default=REPO / "docs" / "images" / "translator_mouth_strip.png")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                        help="PNG to write (default: out/translator_mouth_strip.png; not committed: it shows the data)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     parser.add_argument("--data", type=Path, nargs="+", default=DEFAULT_DATA, metavar="DIR",
                         help="clip folders (default: ../shared/data/talking_ar and talking beside the repo)")
@@ -115,6 +119,8 @@ def main() -> int:
     started = time.perf_counter()
     torch.set_num_threads(1)  # the network sees two crops per clip: more threads only add overhead
     try:
+        if args.out == DEFAULT_OUT:
+            DEFAULT_OUT.parent.mkdir(exist_ok=True)
         check_output_path(args.out, overwrite=args.overwrite, suffixes=(".png",))
         if len(args.data) != len(args.split_from):
             raise MakeItTalkError(f"give one --split-from dataset per --data folder "
